@@ -1,0 +1,32 @@
+"""The append-only, hash-chained settlement ledger (P13). See ``ledgers.ledger``.
+
+Must not import ``api``, ``settlement.cli`` or the clause code.
+"""
+
+from ledgers.ledger import (
+    Entry,
+    InvalidTargets,
+    LedgerConflict,
+    RunResult,
+    VerifyResult,
+    append_run,
+    export,
+    payouts,
+    payouts_csv,
+    payouts_records,
+    verify,
+)
+
+__all__ = [
+    "Entry",
+    "InvalidTargets",
+    "LedgerConflict",
+    "RunResult",
+    "VerifyResult",
+    "append_run",
+    "export",
+    "payouts",
+    "payouts_csv",
+    "payouts_records",
+    "verify",
+]
