@@ -1,0 +1,161 @@
+"""The settlement run: one year's stage pipeline, from stored inputs to appended ledger deltas.
+
+Owns: ``run_settlement`` (affiliates → clauses → ledger append → run explanations), ``settle_all`` (which
+years a run without --year settles, CONTRACT) and the inputs fingerprint. Writes the run tables of
+``0004_settlement.sql`` (exclusions, run_dataset_results, run_caller_buyers, run_platform_results).
+Must not import the CLI or the API; the ledger is reached only through ``ledgers.ledger.append_run``.
+
+Inputs fingerprint (sha256, recorded per run and per entry): a canonical JSON of the year, the parameter
+file hash, every LIVE upload as (id, sha256) (live = stored/partial and not retracted), the registry load
+ids the current views use (datasets and platforms: every load id still visible; affiliations and prior
+awards: the current set's load id). Two runs with the same fingerprint see the same inputs, so the second
+appends nothing (P13). All live uploads are included, not only the year's: a late refund in 2025 of a
+2024 sale changes 2024 (P9), and finding which uploads touch a year would cost a scan of the trades.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+
+import duckdb
+
+from ledgers import ledger
+from settlement import clauses
+from settlement.clauses import Targets
+
+ENGINE_VERSION = "settlement-engine/1 (P1-P13 of POLICY.md)"
+
+
+def inputs_fingerprint(con: duckdb.DuckDBPyConnection, year: int, *, params_hash: str) -> str:
+    """sha256 over what a run of ``year`` reads (see module docstring)."""
+    uploads = con.execute(
+        "SELECT id, sha256 FROM uploads WHERE retracted_at IS NULL AND status IN ('stored', 'partial') ORDER BY id"
+    ).fetchall()
+    loads = {
+        "datasets": [r[0] for r in con.execute("SELECT DISTINCT load_id FROM datasets ORDER BY 1").fetchall()],
+        "platforms": [r[0] for r in con.execute("SELECT DISTINCT load_id FROM platforms ORDER BY 1").fetchall()],
+        "affiliations": con.execute(
+            "SELECT max(load_id) FROM registry_loads WHERE kind = 'affiliations'"
+        ).fetchall()[0][0],
+        "prior_awards": con.execute(
+            "SELECT max(load_id) FROM registry_loads WHERE kind = 'prior_awards'"
+        ).fetchall()[0][0],
+    }
+    doc = {
+        "year": year,
+        "params_sha256": params_hash,
+        "uploads": [[int(i), s] for i, s in uploads],
+        "registry_loads": loads,
+        "engine": ENGINE_VERSION,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targets) -> None:
+    """Copy the staged explanations and exclusions of ``targets`` under ``run_id`` (set-based inserts).
+    Runs inside the caller's transaction (the one that appended the ledger entries)."""
+    con.register("_s_datasets_df", targets.datasets)
+    con.register("_s_platforms_df", targets.platforms)
+    try:
+        con.execute(
+            f"INSERT INTO exclusions (run_id, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id) "
+            f"SELECT {int(run_id)}, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id "
+            f"FROM {targets.exclusions_table}"
+        )
+        con.execute(
+            f"INSERT INTO run_caller_buyers SELECT {int(run_id)}, year, dataset_id, group_id, buyer_id, "
+            f"eligible_sales, net_amount, group_counted FROM {targets.callers_table}"
+        )
+        con.execute(
+            f"INSERT INTO run_dataset_results SELECT {int(run_id)}, year, dataset_id, owner_id, eligible_sales, "
+            "caller_groups, caller_threshold, qualifies, base, rate, gross, prior_awards, payable, "
+            "owner_payable_total, owner_cap, capped, target FROM _s_datasets_df"
+        )
+        con.execute(
+            f"INSERT INTO run_platform_results SELECT {int(run_id)}, year, platform_id, eligible_sales, volume, "
+            "rate, subsidy_uncapped, cap, target FROM _s_platforms_df"
+        )
+    finally:
+        con.unregister("_s_datasets_df")
+        con.unregister("_s_platforms_df")
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection, targets: Targets) -> None:
+    for table in (targets.exclusions_table, targets.callers_table, "_s_status", "_s_datasets"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledger.RunResult:
+    """Settle one year: compute the targets (P9–P12), append the deltas (P13), store why (P12)."""
+    started_at = datetime.now(timezone.utc)
+    fingerprint = inputs_fingerprint(con, year, params_hash=params.sha256)
+    targets = clauses.compute_targets(con, year, params=params)
+    try:
+        # One transaction: the run, its entries (P13) and its exclusions/explanations (P12) land together.
+        # The ledger serialises concurrent runs (its head row); a loser is retried once from fresh state.
+        for attempt in (1, 2):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = ledger.append_run(
+                    con,
+                    year=year,
+                    targets=targets.targets,
+                    params_hash=params.sha256,
+                    inputs_fingerprint=fingerprint,
+                    engine_version=ENGINE_VERSION,
+                    started_at=started_at,
+                    within_transaction=True,
+                )
+                store_run_results(con, result.run_id, targets)
+                con.execute("COMMIT")
+                return result
+            except (ledger.LedgerConflict, duckdb.TransactionException):
+                _rollback(con)
+                if attempt == 2:
+                    raise
+            except BaseException:
+                _rollback(con)
+                raise
+        raise AssertionError("unreachable")
+    finally:
+        drop_staging(con, targets)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException:  # COMMIT already failed and ended the transaction
+        pass
+
+
+def years_to_settle(con: duckdb.DuckDBPyConnection, *, params) -> list[int]:
+    """Every year with in-scope live sales or with ledger entries (CONTRACT `settle run`): a retraction
+    that empties a year must still claw it back."""
+    rows = con.execute("""
+        SELECT DISTINCT year(local_date) AS y FROM trades WHERE kind = 'sale' AND NOT retracted
+        UNION SELECT DISTINCT year FROM ledger_entries
+        ORDER BY 1
+    """).fetchall()
+    years = []
+    for (y,) in rows:
+        days = params.in_scope_days(int(y))
+        has_entries = con.execute("SELECT count(*) FROM ledger_entries WHERE year = ?", [y]).fetchall()[0][0]
+        if has_entries:
+            years.append(int(y))
+            continue
+        if days is None:
+            continue
+        in_scope = con.execute(
+            "SELECT count(*) FROM trades WHERE kind = 'sale' AND NOT retracted AND local_date BETWEEN ? AND ?",
+            [days[0], days[1]],
+        ).fetchall()[0][0]
+        if in_scope:
+            years.append(int(y))
+    return years
+
+
+def settle_all(con: duckdb.DuckDBPyConnection, *, params) -> list[ledger.RunResult]:
+    """Settle every year per CONTRACT, oldest first."""
+    return [run_settlement(con, y, params=params) for y in years_to_settle(con, params=params)]
