@@ -1,0 +1,67 @@
+"""The FastAPI application (CONTRACT "HTTP API", issue 5): ``create_app(settings)``.
+
+Owns wiring only: opening the store (this process becomes its one writer), the SQL sandbox, error
+handlers, routers and the OpenAPI description. Routes are thin edges over the same functions the CLI uses.
+Imports settlement and ledgers; nothing imports this module but `settle serve` and the tests.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import reads, sql, uploads
+from api.settings import Settings
+from api.sql_guard import SqlSandbox
+from api.state import ApiState
+from settlement import store
+
+DESCRIPTION = """
+Bearer tokens come from `settle tokens create` (the database keeps only their SHA-256).
+
+* **operator** acts for one platform: uploads its trade files, reads and retracts its uploads, reads its
+  platform's payouts.
+* **owner** sees its own enterprise's payouts and dataset status.
+* **regulator** reads everything, runs settlements and queries the store with read-only SQL.
+
+401: missing, unknown or revoked token. 403: a known token out of its scope. Every error has the body
+`{"error": {"code": ..., "message": ..., "details": [...]}}`. Money is an exact string with two decimals.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        writer = store.open_store(settings.db)  # migrates forward; this process is now the one writer
+        sandbox = SqlSandbox(writer, settings.snapshot_dir(), memory_limit=settings.sql_memory_limit,
+                             threads=settings.sql_threads, max_age_s=settings.sql_snapshot_max_age_s)
+        app.state.api = ApiState(settings=settings, writer=writer, sandbox=sandbox)
+        try:
+            yield
+        finally:
+            app.state.api.close()
+
+    app = FastAPI(
+        title="Data-exchange settlement API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "uploads", "description": "Trade files from exchange operators (CONTRACT \"Trades\")"},
+            {"name": "payouts", "description": "Current ledger balances per key"},
+            {"name": "datasets", "description": "Clause-6 progress of one dataset"},
+            {"name": "settlements", "description": "Settlement runs (P13)"},
+            {"name": "ledger", "description": "The append-only hash-chained ledger"},
+            {"name": "sql", "description": "Read-only SQL for regulators"},
+            {"name": "health", "description": "Liveness"},
+        ],
+    )
+    install_error_handlers(app)
+    app.include_router(reads.router)
+    app.include_router(uploads.router)
+    app.include_router(sql.router)
+    return app

@@ -1,0 +1,116 @@
+"""The CONTRACT error envelope ``{"error": {"code", "message", "details": [...]}}`` for every error.
+
+Owns ``ApiError``, the exception handlers (our errors, HTTP errors such as 404/405, request validation
+422, and the last-resort 500) and the OpenAPI descriptions of error responses. Must not import routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from settlement.errors import UserError
+
+log = logging.getLogger("settle.api")
+
+# settlement.errors.UserError codes → HTTP status.
+USER_ERROR_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403}
+_STATUS_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "validation_error", 500: "internal_error",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: list | None = None,
+                 headers: dict[str, str] | None = None, extra: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+        self.headers = headers
+        self.extra = extra or {}  # more top-level keys beside "error" (e.g. a rejected upload's report)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["forbidden"])
+    message: str = Field(examples=["an owner token cannot use this endpoint"])
+    details: list[Any] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def envelope(code: str, message: str, details: list | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": jsonable_encoder(details or [])}}
+
+
+def _example(code: str, message: str) -> dict:
+    return {"application/json": {"example": envelope(code, message)}}
+
+
+ERROR_RESPONSES: dict[int, dict] = {
+    400: {"model": ErrorBody, "description": "Refused request", "content": _example("bad_request", "...")},
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked bearer token",
+          "content": _example("unauthorized", "missing bearer token: send Authorization: Bearer <token>")},
+    403: {"model": ErrorBody, "description": "Known token, out of its scope",
+          "content": _example("forbidden", "this endpoint needs a regulator token; yours is an owner token")},
+    404: {"model": ErrorBody, "description": "No such resource", "content": _example("not_found", "no upload with id 7")},
+    409: {"model": ErrorBody, "description": "Conflicts with the current state",
+          "content": _example("conflict", "upload 3 is already retracted")},
+    413: {"model": ErrorBody, "description": "Upload larger than the configured cap",
+          "content": _example("payload_too_large", "upload exceeds the size cap of 4294967296 bytes")},
+    415: {"model": ErrorBody, "description": "Not multipart/form-data",
+          "content": _example("unsupported_media_type", "send the trade file as multipart/form-data")},
+    422: {"model": ErrorBody, "description": "Invalid request parameters or body",
+          "content": _example("validation_error", "invalid request: query.year: Input should be a valid integer")},
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict]:
+    return {s: ERROR_RESPONSES[s] for s in statuses}
+
+
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        body = {**jsonable_encoder(exc.extra), **envelope(exc.code, exc.message, exc.details)}
+        return _json(exc.status, body, exc.headers)
+
+    @app.exception_handler(UserError)
+    async def _user_error(_: Request, exc: UserError) -> JSONResponse:
+        status = USER_ERROR_STATUS.get(exc.code, 422)
+        return _json(status, envelope(exc.code, exc.message))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return _json(exc.status_code, envelope(code, message), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "message": "invalid request"}
+        message = f"invalid request: {'.'.join(first['loc'])}: {first['message']}"
+        return _json(422, envelope("validation_error", message, details))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # a bug: logged, never a traceback out
+        log.exception("unhandled error")
+        return _json(500, envelope("internal_error", f"internal error ({type(exc).__name__}); see the server log"))

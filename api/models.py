@@ -1,0 +1,170 @@
+"""Response and request bodies of the API as pydantic models: they make the OpenAPI schema complete.
+
+Field names follow the JSON the CLI prints (``--format json``) so a script can switch between the two.
+Must not import routes or settlement modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CODE_A = "91330106MA27XJ5X1B"
+
+
+class RowErrorOut(BaseModel):
+    row_number: int | None = Field(description="File row, header = row 1; null for a file-level error")
+    column: str | None
+    value: str | None
+    reason: str
+
+
+class UploadReportOut(BaseModel):
+    """The upload report, exactly what `settle ingest --format json` prints."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "upload_id": 12, "file_name": "trades-2024-03.csv", "sha256": "9f2c...", "bytes": 18234,
+        "file_format": "csv", "status": "stored", "rows_read": 120, "rows_stored": 118, "rows_duplicate": 2,
+        "rows_rejected": 0, "accept_valid": False, "errors": [], "errors_total": 0, "warnings": [],
+        "file_error": None, "duplicate_of": None, "errors_truncated": False}]})
+
+    upload_id: int
+    file_name: str
+    sha256: str
+    bytes: int
+    file_format: str | None = None
+    status: str = Field(description="stored | partial | rejected | duplicate")
+    rows_read: int
+    rows_stored: int
+    rows_duplicate: int
+    rows_rejected: int
+    accept_valid: bool
+    errors: list[RowErrorOut] = Field(default_factory=list)
+    errors_total: int = 0
+    warnings: list[str] = Field(default_factory=list)
+    file_error: str | None = None
+    duplicate_of: int | None = None
+    errors_truncated: bool = False
+
+
+class RejectedUploadOut(UploadReportOut):
+    """A rejected upload (422): the same report plus the CONTRACT error envelope."""
+
+    error: dict[str, Any]
+
+
+class UploadSummaryOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "id": 12, "file_name": "trades-2024-03.csv", "sha256": "9f2c...", "bytes": 18234, "status": "stored",
+        "rows_read": 120, "rows_stored": 118, "rows_duplicate": 2, "rows_rejected": 0,
+        "uploaded_by": "token:tok_1a2b3c4d5e6f", "uploaded_at": "2024-04-01T08:00:00Z", "retracted_at": None,
+        "platform_ids": [CODE_A]}]})
+
+    id: int
+    file_name: str
+    sha256: str
+    bytes: int
+    status: str
+    rows_read: int
+    rows_stored: int
+    rows_duplicate: int
+    rows_rejected: int
+    uploaded_by: str
+    uploaded_at: str
+    retracted_at: str | None = None
+    platform_ids: list[str] = Field(default_factory=list)
+
+
+class PayoutRow(BaseModel):
+    year: int
+    clause: int = Field(description="6 (dataset reward) or 7 (platform subsidy)")
+    beneficiary_id: str
+    dataset_id: str = Field(description="empty for clause 7")
+    amount: str = Field(description="CNY, exactly two decimals (P1)", examples=["1234.50"])
+
+
+class PayoutsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "year": 2024, "scope": f"owner {CODE_A}", "total": "1234.50",
+        "payouts": [{"year": 2024, "clause": 6, "beneficiary_id": CODE_A, "dataset_id": "DS-001",
+                     "amount": "1234.50"}]}]})
+
+    year: int | None
+    scope: str = Field(description="what the token may see: all, owner <id> or operator <platform_id>")
+    total: str
+    payouts: list[PayoutRow]
+
+
+class LedgerEntryOut(BaseModel):
+    entry_id: int
+    run_id: int
+    year: int
+    clause: int
+    beneficiary_id: str
+    dataset_id: str
+    amount: str
+    kind: str
+    created_at: str
+    hash: str
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "run_id": 4, "year": 2024, "appended_count": 1, "total_appended": "1234.50", "appended": [{
+            "entry_id": 17, "run_id": 4, "year": 2024, "clause": 6, "beneficiary_id": CODE_A,
+            "dataset_id": "DS-001", "amount": "1234.50", "kind": "accrual",
+            "created_at": "2025-01-05T02:00:00+00:00", "hash": "3fa1..."}]}]})
+
+    run_id: int
+    year: int
+    appended_count: int
+    total_appended: str
+    appended: list[LedgerEntryOut]
+
+
+class VerifyOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "ok": True, "entries_checked": 42, "runs_checked": 6, "first_bad_entry_id": None,
+        "message": "ok: 42 entries in 6 runs verified"}]})
+
+    ok: bool
+    entries_checked: int
+    runs_checked: int
+    first_bad_entry_id: int | None
+    message: str
+
+
+class SqlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"sql": "SELECT platform_id, count(*) AS trades, sum(amount) AS volume FROM trades "
+                "WHERE NOT retracted GROUP BY ALL ORDER BY volume DESC", "limit": 100}]})
+
+    sql: str = Field(min_length=1, max_length=100_000, description="One read statement (SELECT/WITH/FROM/...)")
+    limit: int | None = Field(None, ge=1, description="Rows wanted; the server's row cap applies on top")
+
+
+class SqlColumn(BaseModel):
+    name: str
+    type: str
+
+
+class SqlOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "columns": [{"name": "platform_id", "type": "VARCHAR"}, {"name": "trades", "type": "BIGINT"},
+                    {"name": "volume", "type": "DECIMAL(38,2)"}],
+        "rows": [[CODE_A, 1200, "345678.90"]], "row_count": 1, "truncated": False, "row_cap": 100, "ms": 4.2,
+        "snapshot_at": "2025-01-05T02:00:00+00:00"}]})
+
+    columns: list[SqlColumn]
+    rows: list[list[Any]] = Field(description="Row values; decimals as exact strings, times in ISO-8601")
+    row_count: int
+    truncated: bool = Field(description="True when the query had more rows than the cap")
+    row_cap: int
+    ms: float
+    snapshot_at: str = Field(description="When the snapshot the query read was taken (UTC)")
+
+
+class HealthOut(BaseModel):
+    status: str = Field(examples=["ok"])
+    schema_version: int

@@ -1,0 +1,46 @@
+"""`POST /v1/sql` for regulators: one read statement, sandboxed, capped, timed, logged (``api.sql_guard``)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+
+from api.auth import require
+from api.errors import ApiError, responses
+from api.models import SqlOut, SqlRequest
+from api.sql_guard import SqlRefusal, log_query
+from api.state import get_state
+from settlement.tokens import TokenInfo
+
+router = APIRouter(tags=["sql"])
+
+
+@router.post(
+    "/v1/sql", response_model=SqlOut, responses=responses(400, 401, 403, 422),
+    summary="Run one read-only SQL statement (regulator)",
+    description=(
+        "Exactly one SELECT-type statement (SELECT, WITH, FROM, VALUES, SHOW, DESCRIBE), decided by DuckDB's "
+        "own parser. It runs in a sandbox (a separate DuckDB instance over a read-only snapshot of the store, "
+        "file/network/extension access disabled, configuration locked), is interrupted after "
+        "`SETTLE_SQL_TIME_LIMIT_S`, returns at most min(limit, `SETTLE_SQL_ROW_CAP`) rows with `truncated` "
+        "set when there were more, and is logged in the `sql_log` table. Tables: see CONTRACT \"Regulator "
+        "schema\"; `SELECT * FROM duckdb_tables()` lists them with their comments. Refusals are 400 with "
+        "code sql_syntax | sql_empty | sql_not_read_only | sql_access_denied | sql_timeout | sql_error."
+    ),
+)
+def post_sql(body: SqlRequest, request: Request, token: TokenInfo = Depends(require("regulator"))) -> SqlOut:
+    state = get_state(request)
+    settings = state.settings
+    cap = min(body.limit or settings.sql_row_cap, settings.sql_row_cap)
+    started = time.perf_counter()
+    outcome = state.sandbox.run(body.sql, row_cap=cap, time_limit_s=settings.sql_time_limit_s,
+                                generation=state.generation)
+    ms = (time.perf_counter() - started) * 1000
+    if isinstance(outcome, SqlRefusal):
+        log_query(state.writer, who=token.who, sql=body.sql, row_count=None, ms=ms, outcome=outcome.outcome,
+                  message=outcome.message)
+        raise ApiError(400, outcome.code, outcome.message, details=outcome.details)
+    log_query(state.writer, who=token.who, sql=body.sql, row_count=len(outcome.rows), ms=ms,
+              outcome="truncated" if outcome.truncated else "ok", message=None)
+    return SqlOut(**outcome.to_json_dict())

@@ -1,0 +1,36 @@
+"""API settings (pydantic-settings, environment prefix ``SETTLE_``).
+
+Owns only configuration values; must not import the app, the routes or any settlement module.
+``SETTLE_DB`` is the same variable the CLI reads (CONTRACT "Command line").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SETTLE_", extra="ignore")
+
+    db: Path = Field(Path("settlement.duckdb"), description="DuckDB file the server owns (the one writer).")
+    upload_max_bytes: int = Field(4 * 1024**3, gt=0, description="Largest accepted upload body; beyond it 413.")
+    upload_dir: Path | None = Field(
+        None, description="Where uploads are spooled before ingest (default: <db>.uploads next to the database)."
+    )
+    upload_chunk_bytes: int = Field(1024 * 1024, gt=0, description="Read/write chunk size of upload streaming.")
+    sql_time_limit_s: float = Field(10.0, gt=0, description="A regulator query is interrupted after this long.")
+    sql_row_cap: int = Field(10_000, gt=0, description="At most this many rows are returned; more sets truncated.")
+    sql_memory_limit: str = Field("1GB", description="Memory limit of the SQL sandbox (a separate DuckDB instance).")
+    sql_threads: int = Field(1, gt=0, description="Threads of the SQL sandbox, so one query cannot take every core.")
+    sql_snapshot_max_age_s: float = Field(
+        30.0, ge=0, description="The SQL snapshot is rebuilt when data changed through the API, or when older than this."
+    )
+
+    def resolved_upload_dir(self) -> Path:
+        return self.upload_dir or self.db.with_name(self.db.name + ".uploads")
+
+    def snapshot_dir(self) -> Path:
+        return self.db.with_name(self.db.name + ".sqlsnap")

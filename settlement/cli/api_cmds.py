@@ -1,0 +1,102 @@
+"""CLI edge for the HTTP API: `settle serve` and `settle tokens create|list|revoke` (CONTRACT, issue 5).
+
+Parses, calls ``settlement.tokens`` / ``api.app`` and formats; holds no rules.
+Note: DuckDB admits one writing process, so while `settle serve` runs these commands cannot open the
+database (they fail with a one-line reason); stop the server, or use the API's own token routes.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from settlement import store, tokens
+from settlement.cli._app import DbOption, app, current_user, fail, opened_store
+
+tokens_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (stored only as hashes).")
+app.add_typer(tokens_app, name="tokens")
+
+
+class Role(str, Enum):
+    operator = "operator"
+    owner = "owner"
+    regulator = "regulator"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option("--role", help="operator | owner | regulator")],
+    platform: Annotated[str | None, typer.Option("--platform", help="operator: the platform's credit code")] = None,
+    enterprise: Annotated[str | None, typer.Option("--enterprise", help="owner: the enterprise's credit code")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="free note: who holds the token")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a token; it is printed once, alone on the last line, and stored only as a hash."""
+    if role is Role.operator and enterprise or role is Role.owner and platform:
+        fail(f"--role {role.value} takes --{'platform' if role is Role.operator else 'enterprise'}, not the other")
+    scope = platform or enterprise
+    problem = tokens.token_request_problem(role.value, scope)
+    if problem:
+        fail(problem)
+    with opened_store(db) as con:
+        created = tokens.create_token(con, role.value, scope_id=scope, label=label, created_by=current_user())
+    info = created.info
+    scope_text = f" for {info.scope_id}" if info.scope_id else ""
+    typer.echo(f"created {info.role} token {info.token_id}{scope_text} (shown once; only its hash is stored):")
+    typer.echo(created.token)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    db: DbOption = None,
+) -> None:
+    """List tokens (ids, roles, scopes, state); never the tokens themselves."""
+    with opened_store(db, read_only=True) as con:
+        infos = tokens.list_tokens(con)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps([i.to_json_dict() for i in infos], indent=2))
+        return
+    typer.echo(f"{'token_id':<17} {'role':<9} {'scope_id':<18} {'state':<7} {'created_at':<25} label")
+    for i in infos:
+        state = "live" if i.live else "revoked"
+        created = i.created_at.isoformat(timespec="seconds")
+        typer.echo(f"{i.token_id:<17} {i.role:<9} {i.scope_id or '-':<18} {state:<7} {created:<25} {i.label or ''}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="token id from `settle tokens list`")], db: DbOption = None) -> None:
+    """Revoke a token: it gets 401 from then on."""
+    with opened_store(db) as con:
+        info = tokens.revoke_token(con, token_id, by=current_user())
+    if info is None:
+        fail(f"no token with id {token_id!r} (see `settle tokens list`)")
+    typer.echo(f"revoked {info.token_id} ({info.role}{' ' + info.scope_id if info.scope_id else ''})")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    db: DbOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs). One process owns the database; requests run on a thread pool."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    path = store.resolve_db_path(db)
+    if not path.exists():
+        fail(f"no database at {path}: run `settle init --db {path}` first")
+    settings = Settings(db=path)
+    # One worker process: DuckDB admits a single writing process (see docs/architecture.md "HTTP API").
+    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="info")
