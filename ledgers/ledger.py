@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,8 +32,11 @@ KEY_COLUMNS = ("clause", "beneficiary_id", "dataset_id")
 
 # One process-level lock: runs of this process append one at a time (threads with con.cursor()).
 # Across connections the ledger_head row does the same: both transactions update it, DuckDB lets only
-# one commit (write-write conflict), and the loser retries once from fresh state.
+# one commit (write-write conflict), and the loser retries from fresh state
+# (a few times, with a short back-off, then LedgerConflict).
 _APPEND_LOCK = threading.Lock()
+# Retries after a write-write conflict on ledger_head (other connection), each from fresh state.
+CONFLICT_ATTEMPTS = 5
 
 
 def canonical_sql(alias: str = "") -> str:
@@ -176,24 +180,36 @@ def append_run(
                     return _append_in_transaction(con, **args)
                 except duckdb.TransactionException as exc:
                     raise LedgerConflict(f"ledger run for {year} conflicted with a concurrent run: {exc}") from exc
-            for attempt in (1, 2):
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 con.execute("BEGIN TRANSACTION")
                 try:
                     result = _append_in_transaction(con, **args)
                     con.execute("COMMIT")
                     return result
                 except duckdb.TransactionException as exc:
-                    con.execute("ROLLBACK")
-                    if attempt == 2:
+                    # A failed COMMIT has already ended the transaction: roll back quietly.
+                    _quietly(lambda: con.execute("ROLLBACK"))
+                    if attempt == CONFLICT_ATTEMPTS:
                         raise LedgerConflict(
-                            f"ledger run for {year} conflicted twice with concurrent runs; nothing appended: {exc}"
+                            f"ledger run for {year} conflicted {attempt} times with concurrent runs; "
+                            f"nothing appended: {exc}"
                         ) from exc
+                    # Another connection holds or just moved the head: wait for it, then start from fresh state.
+                    time.sleep(0.02 * 2**attempt)
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    _quietly(lambda: con.execute("ROLLBACK"))
                     raise
             raise AssertionError("unreachable")
     finally:
-        con.unregister(view)
+        _quietly(lambda: con.unregister(view))
+
+
+def _quietly(cleanup) -> None:
+    # Cleanup after a failed (aborted) transaction must not mask the real error; the rollback undoes it.
+    try:
+        cleanup()
+    except duckdb.Error:
+        pass
 
 
 def _append_in_transaction(
@@ -285,7 +301,7 @@ def _append_in_transaction(
                     """
                 )
             finally:
-                con.unregister(hview)
+                _quietly(lambda: con.unregister(hview))
             # Guard against a Python/SQL mismatch of the canonical text: recompute the new hashes in SQL.
             mismatched = con.execute(
                 f"SELECT count(*) FROM ledger_entries e WHERE e.run_id = ? "
@@ -295,7 +311,7 @@ def _append_in_transaction(
             if mismatched:
                 raise RuntimeError(f"ledger hash mismatch on {mismatched} new entries (bug in canonical text)")
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {delta}")
+        _quietly(lambda: con.execute(f"DROP TABLE IF EXISTS {delta}"))
 
     head_entry_id = entries[-1].entry_id if entries else last_entry_id
     head_hash = entries[-1].hash if entries else last_hash
