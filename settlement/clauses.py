@@ -336,9 +336,9 @@ def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
         WHEN 'BELOW_CALLER_THRESHOLD' THEN 'dataset has ' || coalesce(s.caller_groups, 0)
                  || ' unrelated caller group(s); needs more than {thr} (P10.4)'
     END"""
-    detail7 = """CASE s.c7_reason
+    detail7 = f"""CASE s.c7_reason
         WHEN 'RETRACTED' THEN 'upload ' || s.upload_id || ' was retracted (P9)'
-        WHEN 'OUT_OF_WINDOW' THEN 'local date ' || s.local_date || ' outside the policy window WINDOW (P2)'
+        WHEN 'OUT_OF_WINDOW' THEN 'local date ' || s.local_date || ' outside the policy window {window} (P2)'
         WHEN 'PLATFORM_NOT_CERTIFIED' THEN CASE WHEN NOT s.pf_registered
                  THEN 'platform ' || s.platform_id || ' is not in the platform registry (P11.1)'
                  ELSE 'platform ' || s.platform_id || ' certified ' || coalesce(s.pf_from::VARCHAR, 'open') || '..'
@@ -353,7 +353,7 @@ def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
                           AND s.platform_id = s.seller_id)
                     THEN 'same enterprise' ELSE coalesce(r7.path, '(no path)') END || ' (P8, P11.2)'
         WHEN 'FULLY_REFUNDED' THEN 'amount ' || s.amount || ' fully refunded (' || s.refunded || ') (P9)'
-    END""".replace("WINDOW", window)
+    END"""
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _s_sale_reasons AS
 SELECT s.platform_id, s.trade_id, s.upload_id, s.dataset_id, s.c6_final AS c6_reason_final, s.c7_reason,
@@ -376,9 +376,11 @@ WHERE s.c6_final IS NOT NULL OR s.c7_reason IS NOT NULL
     # Refunds belong to their sale's year (P9): the live sale's date when there is one, else their own.
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _s_refunds AS
-WITH live_sales AS (SELECT platform_id, trade_id, local_date FROM trades WHERE kind = 'sale' AND NOT retracted)
+WITH live_sales AS (
+    SELECT platform_id, trade_id, local_date, upload_id FROM trades WHERE kind = 'sale' AND NOT retracted
+)
 SELECT r.platform_id, r.trade_id, r.upload_id, r.ref_trade_id, r.retracted, r.dataset_id,
-       ls.trade_id IS NOT NULL AS has_live_sale
+       ls.trade_id IS NOT NULL AS has_live_sale, ls.upload_id AS sale_upload_id
 FROM trades r
 LEFT JOIN live_sales ls ON ls.platform_id = r.platform_id AND ls.trade_id = r.ref_trade_id
 WHERE r.kind = 'refund' AND year(coalesce(ls.local_date, r.local_date)) = {y}
@@ -402,7 +404,8 @@ SELECT {y}, c.clause, r.platform_id, r.trade_id,
        coalesce(sr.dataset_id, r.dataset_id), 'refund', r.upload_id
 FROM _s_refunds r
 CROSS JOIN (VALUES (6), (7)) AS c(clause)
-LEFT JOIN _s_sale_reasons sr ON r.has_live_sale AND sr.platform_id = r.platform_id AND sr.trade_id = r.ref_trade_id
+LEFT JOIN _s_sale_reasons sr ON r.has_live_sale AND sr.platform_id = r.platform_id
+      AND sr.trade_id = r.ref_trade_id AND sr.upload_id = r.sale_upload_id
 WHERE r.retracted OR NOT r.has_live_sale
    OR (CASE c.clause WHEN 6 THEN sr.c6_reason_final ELSE sr.c7_reason END) IS NOT NULL
 """)
