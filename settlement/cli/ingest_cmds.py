@@ -1,0 +1,184 @@
+"""`settle init`, `settle ingest`, `settle uploads list|retract`, `settle load KIND FILE`: parse, call, format."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from settlement import ingest, registry, store
+from settlement.cli._app import (
+    EXIT_REJECTED, DbOption, app, current_user, fail, opened_store, stdout_is_tty,
+)
+from settlement.errors import UserError
+
+uploads_app = typer.Typer(no_args_is_help=True, help="List and retract trade uploads.")
+app.add_typer(uploads_app, name="uploads")
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class RegistryKind(str, Enum):
+    datasets = "datasets"
+    platforms = "platforms"
+    affiliations = "affiliations"
+    prior_awards = "prior-awards"
+
+
+@app.command()
+def init(db: DbOption = None) -> None:
+    """Create the database file (if missing) and migrate it to the current schema."""
+    path = store.resolve_db_path(db)
+    version, applied = store.init(path)
+    typer.echo(f"{path}: schema version {version}" + (f" (applied {', '.join(map(str, applied))})" if applied else ""))
+
+
+def _check_readable(file: Path) -> None:
+    if not file.exists():
+        fail(f"no such file: {file}")
+    if not file.is_file():
+        fail(f"not a file: {file}")
+
+
+def _format_errors(lines: list[str], errors, total: int) -> None:
+    for error in errors:
+        where = f"row {error.row_number}" if error.row_number is not None else "file"
+        column = f", column {error.column}" if error.column else ""
+        value = f", value {error.value!r}" if error.value is not None else ""
+        lines.append(f"  {where}{column}{value}: {error.reason}")
+    if total > len(errors):
+        lines.append(f"  ... and {total - len(errors)} more errors (all kept in rejected_rows)")
+
+
+def format_upload_report(report: ingest.UploadReport) -> str:
+    if report.status == "duplicate":
+        return (f"{report.file_name}: same bytes as upload {report.duplicate_of} (sha256 {report.sha256[:12]}...): "
+                "nothing stored")
+    lines = [
+        f"upload {report.upload_id}: {report.file_name} ({report.file_format}, {report.bytes} bytes): {report.status}",
+        f"  rows read {report.rows_read}, stored {report.rows_stored}, duplicate {report.rows_duplicate}, "
+        f"rejected {report.rows_rejected}",
+    ]
+    if report.file_error:
+        lines.append(f"  file rejected: {report.file_error}")
+    lines.extend(f"  warning: {warning}" for warning in report.warnings)
+    if report.status == "rejected" and report.rows_rejected:
+        lines.append("  nothing stored: fix the rows below, or use --accept-valid to store the valid rows")
+    _format_errors(lines, report.errors, report.errors_total)
+    return "\n".join(lines)
+
+
+def _progress_printer():
+    """A rich spinner with DuckDB's own progress on a terminal; nothing when not a TTY."""
+    if not stdout_is_tty():
+        return None, lambda: None
+    from rich.progress import Progress, SpinnerColumn, TextColumn, BarColumn
+
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), transient=True)
+    task = progress.add_task("starting", total=None)
+    progress.start()
+
+    def step(stage: str) -> None:
+        progress.update(task, description=stage)
+
+    return step, progress.stop
+
+
+@app.command(name="ingest")
+def ingest_command(
+    file: Annotated[Path, typer.Argument(help="Trade file: .csv, .parquet, .jsonl or .xlsx")],
+    accept_valid: Annotated[bool, typer.Option("--accept-valid", help="Store valid rows, keep bad rows aside")] = False,
+    format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    db: DbOption = None,
+) -> None:
+    """Upload one trade file; prints the report. Exit 2 when the file was rejected."""
+    _check_readable(file)
+    with opened_store(db) as con:
+        step, stop = _progress_printer()
+        try:
+            report = ingest.ingest_file(con, file, uploaded_by=current_user(), accept_valid=accept_valid,
+                                        progress=step)
+        finally:
+            stop()
+    if format is ReportFormat.json:
+        typer.echo(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(format_upload_report(report))
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@uploads_app.command(name="list")
+def uploads_list(
+    format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table, db: DbOption = None
+) -> None:
+    """Every upload with its status and row counts."""
+    with opened_store(db, read_only=True) as con:
+        uploads = ingest.list_uploads(con)
+    if format is ListFormat.json:
+        typer.echo(json.dumps([u.__dict__ | {"platform_ids": list(u.platform_ids)} for u in uploads], indent=2,
+                              ensure_ascii=False))
+        return
+    table = Table("id", "file", "status", "read", "stored", "dup", "rejected", "by", "at (UTC)", "sha256")
+    for u in uploads:
+        table.add_row(str(u.id), u.file_name, u.status, str(u.rows_read), str(u.rows_stored), str(u.rows_duplicate),
+                      str(u.rows_rejected), u.uploaded_by, u.uploaded_at, u.sha256[:12])
+    Console(width=160).print(table)
+
+
+@uploads_app.command(name="retract")
+def uploads_retract(upload_id: Annotated[int, typer.Argument(help="Upload id")], db: DbOption = None) -> None:
+    """Retract an upload: its trades stay stored, marked retracted, and count for nothing (P9)."""
+    with opened_store(db) as con:
+        try:
+            summary = ingest.retract_upload(con, upload_id, by=current_user())
+        except UserError as exc:
+            fail(exc.message)
+    typer.echo(f"upload {summary.id} ({summary.file_name}) retracted: {summary.rows_stored} trades no longer count")
+
+
+def format_load_report(report: registry.LoadReport) -> str:
+    if report.status == "unchanged":
+        return f"{report.kind}: {report.file_name} is the same file as load {report.unchanged_since}: nothing loaded"
+    if report.status == "loaded":
+        lines = [f"{report.kind}: load {report.load_id}: {report.rows_loaded} rows from {report.file_name}"]
+    else:
+        lines = [f"{report.kind}: {report.file_name} rejected, nothing loaded "
+                 f"({report.rows_rejected} of {report.rows_read} rows have errors)"]
+    lines.extend(f"  warning: {warning}" for warning in report.warnings)
+    _format_errors(lines, report.errors, report.errors_total)
+    return "\n".join(lines)
+
+
+@app.command(name="load")
+def load_command(
+    kind: Annotated[RegistryKind, typer.Argument(help="datasets | platforms | affiliations | prior-awards")],
+    file: Annotated[Path, typer.Argument(help="CSV file per CONTRACT")],
+    format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    db: DbOption = None,
+) -> None:
+    """Load a registry or relation file (earlier versions are kept for audit). Exit 2 when rejected."""
+    _check_readable(file)
+    with opened_store(db) as con:
+        report = registry.load_registry(con, kind.value.replace("-", "_"), file, loaded_by=current_user())
+    if format is ReportFormat.json:
+        typer.echo(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        typer.echo(format_load_report(report))
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+

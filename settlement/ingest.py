@@ -1,0 +1,543 @@
+"""Trade-file ingestion (CONTRACT "Trades"): stage → validate → classify → store, all set-based in DuckDB.
+
+Owns the tables ``uploads``, ``trade_rows`` (read through the ``trades`` view) and ``rejected_rows``.
+Every check is one SQL statement over the whole staged file; credit codes are checked in Python on
+DISTINCT values only. Deduplication against the store is an anti-join on (platform_id, trade_id) over
+live trades (no index). The upload is stored in ONE transaction, so a crash or a rejection leaves the
+trades exactly as they were. Must not import ``api``, ``settlement.cli`` or ``ledgers``.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+
+from settlement.errors import UserError
+from settlement.identifiers import bad_identifiers_table
+from settlement.tabular import FileError, FileFacts, StagedFile, file_facts, stage_file
+
+REQUIRED = ("trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "amount")
+OPTIONAL = ("currency", "kind", "ref_trade_id")
+REPORT_ERROR_LIMIT = 1000  # CONTRACT: the first 1,000 bad rows in full, the rest counted
+MAX_AMOUNT = "999999999999.99"
+TEXT_ID_MAX = 64
+
+# One writer at a time inside a process: the checks and the insert must see the same store.
+_INGEST_LOCK = threading.Lock()
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    row_number: int | None
+    column: str | None
+    value: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    upload_id: int
+    file_name: str
+    sha256: str
+    bytes: int
+    file_format: str
+    status: str  # stored | partial | rejected | duplicate (same bytes as a live upload, nothing stored)
+    rows_read: int
+    rows_stored: int
+    rows_duplicate: int
+    rows_rejected: int
+    accept_valid: bool
+    errors: tuple[RowError, ...] = ()
+    errors_total: int = 0
+    warnings: tuple[str, ...] = ()
+    file_error: str | None = None
+    duplicate_of: int | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
+
+    def to_json_dict(self) -> dict:
+        data = asdict(self)
+        data["errors"] = [asdict(e) for e in self.errors]
+        data["warnings"] = list(self.warnings)
+        data["errors_truncated"] = self.errors_total > len(self.errors)
+        return data
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    id: int
+    file_name: str
+    sha256: str
+    bytes: int
+    status: str
+    rows_read: int
+    rows_stored: int
+    rows_duplicate: int
+    rows_rejected: int
+    uploaded_by: str
+    uploaded_at: str
+    retracted_at: str | None = None
+    platform_ids: tuple[str, ...] = field(default=())
+
+
+# --- stage 2: parse and row-level checks -------------------------------------------------------------
+
+# Parsed, normalised columns plus raw text for reports. Timestamps: no offset = Asia/Shanghai (P3).
+_PARSED_CTE = r"""
+s AS (
+  SELECT {rn} AS rn, trade_id AS raw_trade_id, platform_id AS raw_platform_id, dataset_id AS raw_dataset_id,
+         seller_id AS raw_seller_id, buyer_id AS raw_buyer_id, traded_at AS raw_traded_at, amount AS raw_amount,
+         currency AS raw_currency, kind AS raw_kind, ref_trade_id AS raw_ref_trade_id,
+         nullif(trim(trade_id), '') AS trade_id, nullif(upper(trim(platform_id)), '') AS platform_id,
+         nullif(trim(dataset_id), '') AS dataset_id, nullif(upper(trim(seller_id)), '') AS seller_id,
+         nullif(upper(trim(buyer_id)), '') AS buyer_id, nullif(trim(traded_at), '') AS ts_text,
+         nullif(trim(amount), '') AS amount_text,
+         coalesce(upper(nullif(trim(currency), '')), 'CNY') AS currency,
+         coalesce(lower(nullif(trim(kind), '')), 'sale') AS kind,
+         nullif(trim(ref_trade_id), '') AS ref_trade_id
+  FROM staging_raw {where}
+), p AS (
+  SELECT *,
+    regexp_full_match(ts_text, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?') AS ts_local_form,
+    regexp_full_match(ts_text, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)')
+      AS ts_offset_form,
+    regexp_full_match(amount_text, '[0-9]{1,15}(\.[0-9]{1,2})?') AS amount_form
+  FROM s
+), parsed AS (
+  SELECT *,
+    -- P3: Asia/Shanghai is UTC+08:00 all year (no DST), so local = UTC + 8 hours exactly.
+    CASE WHEN ts_local_form THEN CAST(TRY_CAST(replace(ts_text, 'T', ' ') AS TIMESTAMP) - INTERVAL 8 HOUR AS TIMESTAMPTZ)
+         WHEN ts_offset_form THEN TRY_CAST(ts_text AS TIMESTAMPTZ) END AS traded_at,
+    CASE WHEN amount_form THEN CAST(amount_text AS DECIMAL(38,2)) END AS amount_wide
+  FROM p
+)
+"""
+
+_PARSE_SQL = """
+CREATE OR REPLACE TEMP TABLE staging AS
+WITH """ + _PARSED_CTE + """
+SELECT rn, trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
+       CAST(CAST(traded_at AS TIMESTAMP) + INTERVAL 8 HOUR AS DATE) AS local_date,
+       CAST(CASE WHEN amount_wide <= {max_amount} THEN amount_wide END AS DECIMAL(18,2)) AS amount,
+       currency, kind, ref_trade_id,
+       coalesce(trade_id IS NOT NULL AND length(trade_id) <= {id_max}
+        AND platform_id IS NOT NULL AND dataset_id IS NOT NULL AND length(dataset_id) <= {id_max}
+        AND seller_id IS NOT NULL AND buyer_id IS NOT NULL AND seller_id <> buyer_id
+        AND traded_at IS NOT NULL AND amount_wide > 0 AND amount_wide <= {max_amount}
+        AND currency = 'CNY' AND kind IN ('sale', 'refund')
+        AND (CASE WHEN kind = 'refund' THEN ref_trade_id IS NOT NULL AND length(ref_trade_id) <= {id_max}
+                  ELSE ref_trade_id IS NULL END)
+        AND ({scope} IS NULL OR platform_id = {scope}), false) AS ok
+FROM parsed
+"""
+
+# One row per (row, column, reason) for rows that failed a row-level check (re-parsed: they are few).
+_ROW_ERRORS_SQL = """
+CREATE OR REPLACE TEMP TABLE row_errors AS
+WITH """ + _PARSED_CTE + r""",
+checks AS (
+  SELECT rn, unnest(list_filter([
+    CASE WHEN trade_id IS NULL THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': 'missing value'}
+         WHEN length(trade_id) > {id_max} THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': 'longer than {id_max} characters'} END,
+    CASE WHEN platform_id IS NULL THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'missing value'}
+         WHEN {scope} IS NOT NULL AND platform_id <> {scope}
+         THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'not the platform this operator acts for (' || {scope} || ')'} END,
+    CASE WHEN dataset_id IS NULL THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'missing value'}
+         WHEN length(dataset_id) > {id_max} THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'longer than {id_max} characters'} END,
+    CASE WHEN seller_id IS NULL THEN {'c': 'seller_id', 'v': raw_seller_id, 'r': 'missing value'} END,
+    CASE WHEN buyer_id IS NULL THEN {'c': 'buyer_id', 'v': raw_buyer_id, 'r': 'missing value'}
+         WHEN buyer_id = seller_id THEN {'c': 'buyer_id', 'v': raw_buyer_id, 'r': 'buyer_id equals seller_id'} END,
+    CASE WHEN ts_text IS NULL THEN {'c': 'traded_at', 'v': raw_traded_at, 'r': 'missing value'}
+         WHEN traded_at IS NULL THEN {'c': 'traded_at', 'v': raw_traded_at,
+              'r': 'not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or 2024-03-01T02:15:00Z'} END,
+    CASE WHEN amount_text IS NULL THEN {'c': 'amount', 'v': raw_amount, 'r': 'missing value'}
+         WHEN NOT amount_form THEN {'c': 'amount', 'v': raw_amount,
+              'r': 'not a plain decimal with at most 2 decimals (digits and one ''.'')'}
+         WHEN amount_wide <= 0 THEN {'c': 'amount', 'v': raw_amount, 'r': 'must be greater than 0'}
+         WHEN amount_wide > {max_amount} THEN {'c': 'amount', 'v': raw_amount, 'r': 'exceeds 999999999999.99'} END,
+    CASE WHEN currency <> 'CNY' THEN {'c': 'currency', 'v': raw_currency, 'r': 'currency must be CNY'} END,
+    CASE WHEN kind NOT IN ('sale', 'refund') THEN {'c': 'kind', 'v': raw_kind, 'r': 'kind must be sale or refund'} END,
+    CASE WHEN kind = 'refund' AND ref_trade_id IS NULL
+         THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': 'a refund must name the refunded sale'}
+         WHEN kind = 'refund' AND length(ref_trade_id) > {id_max}
+         THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': 'longer than {id_max} characters'}
+         WHEN kind = 'sale' AND ref_trade_id IS NOT NULL
+         THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': 'only a refund may name a ref_trade_id'} END
+  ], lambda x: x IS NOT NULL)) AS e
+  FROM parsed
+)
+SELECT rn AS row_number, e.c AS column_name, e.v AS value, e.r AS reason FROM checks
+"""
+
+_LIVE_TRADES = "(SELECT t.* FROM trade_rows t JOIN uploads u ON u.id = t.upload_id WHERE u.retracted_at IS NULL)"
+
+# Which of the rows that passed the row checks are new, duplicates, or conflicts (CONTRACT "Trades").
+# Each statement is one set operation; keys repeated in the file are found first with a plain count so
+# the costly comparison runs only on the (usually few) repeated keys.
+_CLASSIFY_STATEMENTS = (
+    """
+    CREATE OR REPLACE TEMP TABLE repeated_keys AS
+    SELECT platform_id, trade_id FROM staging WHERE ok GROUP BY platform_id, trade_id HAVING count(*) > 1
+    """,
+    """
+    CREATE OR REPLACE TEMP TABLE repeats AS
+    SELECT s.platform_id, s.trade_id, min(s.rn) AS first_rn,
+           count(DISTINCT (s.dataset_id, s.seller_id, s.buyer_id, s.traded_at, s.amount, s.kind, s.ref_trade_id))
+             AS variants,
+           list(s.rn ORDER BY s.rn)[1:5] AS sample_rows, count(*) AS n
+    FROM staging s SEMI JOIN repeated_keys k ON k.platform_id = s.platform_id AND k.trade_id = s.trade_id
+    WHERE s.ok GROUP BY s.platform_id, s.trade_id
+    """,
+    f"""
+    CREATE OR REPLACE TEMP TABLE stored_match AS
+    SELECT s.rn, t.upload_id,
+      list_filter([
+        CASE WHEN t.dataset_id <> s.dataset_id THEN 'dataset_id' END,
+        CASE WHEN t.seller_id <> s.seller_id THEN 'seller_id' END,
+        CASE WHEN t.buyer_id <> s.buyer_id THEN 'buyer_id' END,
+        CASE WHEN t.traded_at <> s.traded_at THEN 'traded_at' END,
+        CASE WHEN t.amount <> s.amount THEN 'amount' END,
+        CASE WHEN t.kind <> s.kind THEN 'kind' END,
+        CASE WHEN t.ref_trade_id IS DISTINCT FROM s.ref_trade_id THEN 'ref_trade_id' END
+      ], lambda x: x IS NOT NULL) AS differing
+    FROM staging s JOIN {_LIVE_TRADES} t ON t.platform_id = s.platform_id AND t.trade_id = s.trade_id
+    WHERE s.ok
+    """,
+    """
+    CREATE OR REPLACE TEMP TABLE set_errors AS
+    SELECT s.rn AS row_number, 'trade_id' AS column_name, s.trade_id AS value,
+           'trade_id repeats in this file with different content (rows '
+             || array_to_string(r.sample_rows, ', ') || CASE WHEN r.n > 5 THEN ', ...' ELSE '' END || ')' AS reason
+    FROM staging s JOIN repeats r USING (platform_id, trade_id)
+    WHERE s.ok AND r.variants > 1
+    UNION ALL
+    SELECT s.rn, 'trade_id', s.trade_id,
+           'trade_id already stored by upload ' || m.upload_id || ' with different content ('
+             || array_to_string(m.differing, ', ') || ')'
+    FROM staging s JOIN stored_match m USING (rn)
+    WHERE len(m.differing) > 0
+    """,
+    # Rows that will not be stored although they passed the row checks: errors so far and duplicates.
+    """
+    CREATE OR REPLACE TEMP TABLE held_back AS
+    SELECT row_number AS rn FROM set_errors
+    UNION SELECT rn FROM stored_match
+    UNION SELECT s.rn FROM staging s JOIN repeats r USING (platform_id, trade_id)
+          WHERE s.ok AND r.variants = 1 AND s.rn <> r.first_rn
+    """,
+    """
+    CREATE OR REPLACE TEMP VIEW candidates AS
+    SELECT * FROM staging s WHERE s.ok AND s.rn NOT IN (SELECT rn FROM held_back)
+    """,
+)
+
+# Refunds (P9): the sale must exist on the same platform (store or file) and refunds may not exceed it.
+_REFUND_SQL = f"""
+CREATE OR REPLACE TEMP TABLE refund_checks AS
+WITH refunds AS (SELECT * FROM candidates WHERE kind = 'refund'),
+stored_target AS (
+  SELECT r.rn, t.kind AS target_kind, t.amount AS sale_amount
+  FROM refunds r JOIN {_LIVE_TRADES} t ON t.platform_id = r.platform_id AND t.trade_id = r.ref_trade_id
+),
+file_target AS (
+  SELECT r.rn, f.kind AS target_kind, f.amount AS sale_amount, f.rn AS sale_rn, f.ok AS sale_ok,
+         EXISTS (SELECT 1 FROM candidates c WHERE c.rn = f.rn) OR
+         EXISTS (SELECT 1 FROM stored_match m WHERE m.rn = f.rn AND len(m.differing) = 0) AS sale_kept
+  FROM refunds r JOIN staging f ON f.platform_id = r.platform_id AND f.trade_id = r.ref_trade_id
+  QUALIFY row_number() OVER (PARTITION BY r.rn ORDER BY f.rn) = 1
+),
+stored_refunded AS (
+  SELECT platform_id, ref_trade_id, sum(amount) AS refunded
+  FROM {_LIVE_TRADES} WHERE kind = 'refund' GROUP BY ALL
+)
+SELECT r.rn, r.platform_id, r.ref_trade_id, r.amount,
+       coalesce(st.target_kind, ft.target_kind) AS target_kind,
+       coalesce(st.sale_amount, ft.sale_amount) AS sale_amount,
+       ft.sale_rn, (st.rn IS NOT NULL OR coalesce(ft.sale_kept, false)) AS sale_found,
+       coalesce(sr.refunded, 0) + sum(r.amount) OVER (
+         PARTITION BY r.platform_id, r.ref_trade_id ORDER BY r.rn ROWS UNBOUNDED PRECEDING) AS refunded_so_far
+FROM refunds r
+LEFT JOIN stored_target st ON st.rn = r.rn
+LEFT JOIN file_target ft ON ft.rn = r.rn
+LEFT JOIN stored_refunded sr ON sr.platform_id = r.platform_id AND sr.ref_trade_id = r.ref_trade_id;
+
+INSERT INTO set_errors
+SELECT rn, 'ref_trade_id', ref_trade_id,
+  CASE
+    WHEN target_kind IS NULL THEN
+      'refunds trade_id ' || ref_trade_id || ', which is no sale of platform ' || platform_id
+      || ' in the store or this file'
+    WHEN target_kind = 'refund' THEN 'refunds trade_id ' || ref_trade_id || ', which is a refund, not a sale'
+    WHEN NOT sale_found THEN 'refunds the sale at row ' || sale_rn || ', which was rejected'
+    ELSE 'refunds of sale ' || ref_trade_id || ' would total ' || refunded_so_far
+      || ', more than its amount ' || sale_amount
+  END
+FROM refund_checks
+WHERE target_kind IS DISTINCT FROM 'sale' OR NOT sale_found OR refunded_so_far > sale_amount;
+
+INSERT INTO held_back SELECT row_number FROM set_errors EXCEPT SELECT rn FROM held_back;
+"""
+
+_STORE_TRADES_SQL = """
+INSERT INTO trade_rows (trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at, local_date, amount,
+                        currency, kind, ref_trade_id, upload_id, row_number)
+SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at, local_date, amount,
+       currency, kind, ref_trade_id, ?, rn
+FROM candidates
+"""
+
+
+def _sql_literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def parse_and_check_rows(con: duckdb.DuckDBPyConnection, staged: StagedFile, *, platform_scope: str | None) -> None:
+    """Stage 2: ``staging_raw`` → typed ``staging`` (with ``ok``) and ``row_errors``."""
+    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": _sql_literal(platform_scope),
+              "rn": staged.row_number_sql, "where": ""}
+    con.execute(_render(_PARSE_SQL, params))
+    # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
+    bad = bad_identifiers_table(
+        con,
+        "SELECT platform_id AS code FROM staging UNION SELECT seller_id FROM staging UNION SELECT buyer_id FROM staging",
+        "bad_codes",
+    )
+    bad_rows = f"WHERE {staged.row_number_sql} IN (SELECT rn FROM staging WHERE NOT ok)"
+    con.execute(_render(_ROW_ERRORS_SQL, {**params, "where": bad_rows}))
+    if bad:
+        con.execute(
+            """
+            INSERT INTO row_errors
+            SELECT s.rn, c.col, c.code, b.reason FROM staging s,
+              LATERAL (VALUES ('platform_id', s.platform_id), ('seller_id', s.seller_id),
+                              ('buyer_id', s.buyer_id)) c(col, code)
+            JOIN bad_codes b ON b.code = c.code;
+            UPDATE staging SET ok = false
+            WHERE platform_id IN (SELECT code FROM bad_codes) OR seller_id IN (SELECT code FROM bad_codes)
+               OR buyer_id IN (SELECT code FROM bad_codes);
+            """
+        )
+
+
+def _render(sql: str, params: dict[str, str]) -> str:
+    # Plain replacement: the SQL is full of braces (struct literals), so str.format would not do.
+    for key, value in params.items():
+        sql = sql.replace("{" + key + "}", value)
+    return sql
+
+
+def classify_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Stage 3: repeats in the file, conflicts and duplicates against the store, refund references and totals."""
+    for statement in _CLASSIFY_STATEMENTS:
+        con.execute(statement)
+    con.execute(_REFUND_SQL)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    rows_read: int
+    rows_rejected: int
+    rows_new: int
+    error_total: int
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> _Counts:
+    row = con.execute(
+        """
+        WITH e AS (SELECT row_number FROM row_errors UNION ALL SELECT row_number FROM set_errors)
+        SELECT (SELECT count(*) FROM staging), (SELECT count(DISTINCT row_number) FROM e),
+               (SELECT count(*) FROM candidates), (SELECT count(*) FROM e)
+        """
+    ).fetchall()[0]
+    return _Counts(*row)
+
+
+def _first_errors(con: duckdb.DuckDBPyConnection, limit: int) -> tuple[RowError, ...]:
+    rows = con.execute(
+        f"""
+        WITH e AS (SELECT * FROM row_errors UNION ALL SELECT * FROM set_errors),
+        first_rows AS (SELECT DISTINCT row_number FROM e ORDER BY row_number LIMIT {int(limit)})
+        SELECT row_number, column_name, value, reason FROM e WHERE row_number IN (SELECT row_number FROM first_rows)
+        ORDER BY row_number, column_name, reason
+        """
+    ).fetchall()
+    return tuple(RowError(*row) for row in rows)
+
+
+def _find_live_upload_by_hash(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
+    rows = con.execute(
+        "SELECT id FROM uploads WHERE sha256 = ? AND status IN ('stored', 'partial') AND retracted_at IS NULL "
+        "ORDER BY id LIMIT 1",
+        [sha256],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _next_upload_id(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT nextval('upload_id_seq')").fetchall()[0][0]
+
+
+def _insert_upload_row(con, upload_id: int, facts: FileFacts, file_name: str, status: str, counts: tuple,
+                       uploaded_by: str, accept_valid: bool, file_error: str | None) -> None:
+    rows_read, rows_stored, rows_duplicate, rows_rejected = counts
+    con.execute(
+        """
+        INSERT INTO uploads (id, file_name, sha256, bytes, file_format, rows_read, rows_stored, rows_duplicate,
+                             rows_rejected, status, uploaded_by, uploaded_at, accept_valid, file_error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)
+        """,
+        [upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, rows_read, rows_stored,
+         rows_duplicate, rows_rejected, status, uploaded_by, accept_valid, file_error],
+    )
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    *,
+    file_name: str | None = None,
+    uploaded_by: str,
+    accept_valid: bool = False,
+    platform_scope: str | None = None,
+    progress: Progress | None = None,
+) -> UploadReport:
+    """Load one trade file. Bad data comes back in the report; the store changes in one transaction or not at all."""
+    path = Path(path)
+    file_name = Path(file_name or path.name).name
+    step = progress or (lambda _stage: None)
+    step("hashing")
+    facts = file_facts(path)
+    # Staging and checks run on temp tables outside the transaction (transaction-local temp tables are
+    # slow); the lock keeps other writers of this process out until the store transaction commits.
+    with _INGEST_LOCK:
+        try:
+            report = _ingest_locked(con, facts, file_name, uploaded_by, accept_valid, platform_scope, step)
+        finally:
+            _drop_temp_tables(con)
+    step("done")
+    return report
+
+
+_TEMP_VIEWS = ("candidates",)
+_TEMP_TABLES = ("staging_raw", "staging", "row_errors", "bad_codes", "repeated_keys", "repeats", "stored_match",
+                "set_errors", "held_back", "refund_checks")
+
+
+def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for view in _TEMP_VIEWS:
+        con.execute(f"DROP VIEW IF EXISTS temp.{view}")
+    for table in _TEMP_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, accept_valid: bool,
+                   platform_scope: str | None, step: Progress) -> UploadReport:
+    earlier = _find_live_upload_by_hash(con, facts.sha256)
+    if earlier is not None:
+        row = con.execute(
+            "SELECT rows_read, rows_stored, rows_duplicate, rows_rejected FROM uploads WHERE id = ?", [earlier]
+        ).fetchall()[0]
+        return UploadReport(earlier, file_name, facts.sha256, facts.bytes, facts.file_format, "duplicate",
+                            *row, accept_valid=accept_valid, duplicate_of=earlier)
+    step("reading")
+    staged = stage_file(con, facts, table="staging_raw", required=REQUIRED, optional=OPTIONAL)
+    if isinstance(staged, FileError):
+        with _transaction(con):
+            upload_id = _next_upload_id(con)
+            _insert_upload_row(con, upload_id, facts, file_name, "rejected", (0, 0, 0, 0), uploaded_by,
+                               accept_valid, staged.reason)
+            con.execute("INSERT INTO rejected_rows VALUES (?, NULL, ?, NULL, ?)",
+                        [upload_id, staged.column, staged.reason])
+        return UploadReport(upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, "rejected",
+                            0, 0, 0, 0, accept_valid, file_error=staged.reason)
+    step("validating")
+    parse_and_check_rows(con, staged, platform_scope=platform_scope)
+    classify_rows(con)
+    counts = _counts(con)
+    rows_duplicate = counts.rows_read - counts.rows_rejected - counts.rows_new
+    errors = _first_errors(con, REPORT_ERROR_LIMIT)
+    if counts.rows_rejected and not accept_valid:
+        status, rows_stored, rows_duplicate = "rejected", 0, 0
+    else:
+        status, rows_stored = ("partial" if counts.rows_rejected else "stored"), counts.rows_new
+    step("storing")
+    with _transaction(con):
+        upload_id = _next_upload_id(con)
+        _insert_upload_row(con, upload_id, facts, file_name, status,
+                           (counts.rows_read, rows_stored, rows_duplicate, counts.rows_rejected), uploaded_by,
+                           accept_valid, None)
+        con.execute(
+            "INSERT INTO rejected_rows SELECT ?, row_number, column_name, value, reason FROM "
+            "(SELECT * FROM row_errors UNION ALL SELECT * FROM set_errors) ORDER BY row_number, column_name",
+            [upload_id],
+        )
+        if status != "rejected":
+            con.execute(_STORE_TRADES_SQL, [upload_id])
+    return UploadReport(
+        upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, status, counts.rows_read, rows_stored,
+        rows_duplicate, counts.rows_rejected, accept_valid, errors=errors, errors_total=counts.error_total,
+        warnings=staged.warnings,
+    )
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a crash (even SIGKILL) before COMMIT leaves the store as it was (DuckDB WAL)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+# --- uploads: list, get, retract ------------------------------------------------------------------------
+
+_SUMMARY_SQL = """
+SELECT u.id, u.file_name, u.sha256, u.bytes, u.status, u.rows_read, u.rows_stored, u.rows_duplicate,
+       u.rows_rejected, u.uploaded_by, strftime(u.uploaded_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'),
+       strftime(u.retracted_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'),
+       coalesce((SELECT list(DISTINCT platform_id ORDER BY platform_id) FROM trade_rows t WHERE t.upload_id = u.id), [])
+FROM uploads u
+"""
+
+
+def _summary(row: tuple) -> UploadSummary:
+    return UploadSummary(*row[:12], platform_ids=tuple(row[12]))
+
+
+def list_uploads(con: duckdb.DuckDBPyConnection) -> list[UploadSummary]:
+    return [_summary(row) for row in con.execute(_SUMMARY_SQL + " ORDER BY u.id").fetchall()]
+
+
+def get_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> UploadSummary:
+    rows = con.execute(_SUMMARY_SQL + " WHERE u.id = ?", [upload_id]).fetchall()
+    if not rows:
+        raise UserError(f"no upload with id {upload_id}", code="not_found")
+    return _summary(rows[0])
+
+
+def retract_upload(con: duckdb.DuckDBPyConnection, upload_id: int, *, by: str) -> UploadSummary:
+    """Mark an upload retracted (P9): its trades stay stored for audit and count for nothing."""
+    with _INGEST_LOCK:
+        current = get_upload(con, upload_id)
+        if current.status == "retracted":
+            raise UserError(f"upload {upload_id} is already retracted", code="conflict")
+        if current.status == "rejected":
+            raise UserError(f"upload {upload_id} was rejected and stored no trades: nothing to retract",
+                            code="conflict")
+        con.execute(
+            "UPDATE uploads SET status = 'retracted', retracted_at = now(), retracted_by = ? WHERE id = ?",
+            [by, upload_id],
+        )
+    return get_upload(con, upload_id)
