@@ -1,0 +1,184 @@
+"""sample_trades/ (issue 2 item 7): the files parse, every code is valid, refunds are sound, and they all load.
+
+The expected payouts of sample_trades/README.md are checked by the settlement tests; here we check that
+the folder is what the README says it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from stdnum.cn import uscc
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_trades"
+REGISTRIES = {
+    "platforms": ("platforms.csv", ["platform_id", "name", "certified_on", "certified_until"]),
+    "datasets": ("datasets.csv", ["dataset_id", "owner_id", "name", "certified_on", "certified_until"]),
+    "affiliations": ("affiliations.csv", ["a_id", "b_id", "relation", "share", "valid_from", "valid_to", "exempt"]),
+    "prior_awards": ("prior_awards.csv", ["dataset_id", "year", "amount", "source"]),
+}
+TRADE_FILES = sorted(p.name for p in SAMPLE.glob("trades_*"))
+TRADE_REQUIRED = ["trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "amount"]
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def read_rows(name: str) -> list[dict[str, str]]:
+    path = SAMPLE / name
+    if name.endswith(".jsonl"):
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def all_trades() -> list[dict[str, str]]:
+    return [dict(row, _file=name) for name in TRADE_FILES for row in read_rows(name)]
+
+
+def local_date(text: str) -> date:
+    """P3: no offset = Asia/Shanghai; 'Z' = UTC."""
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=SHANGHAI)
+    return stamp.astimezone(SHANGHAI).date()
+
+
+def test_the_folder_has_the_registries_and_several_trade_files():
+    assert TRADE_FILES == [
+        "trades_binjiang_2024.jsonl",
+        "trades_qiantang_2024_2025.csv",
+        "trades_xihu_2023_2024.csv",
+        "trades_xihu_2025_2026.csv",
+    ]
+    for name, header in REGISTRIES.values():
+        with open(SAMPLE / name, newline="", encoding="utf-8") as fh:
+            assert next(csv.reader(fh)) == header, name
+
+
+def test_every_file_parses_and_trade_rows_are_well_formed():
+    for name in TRADE_FILES:
+        rows = read_rows(name)
+        assert rows, name
+        for row in rows:
+            for column in TRADE_REQUIRED:
+                assert row[column].strip(), (name, row, column)
+            amount = Decimal(row["amount"])
+            assert amount > 0 and amount == amount.quantize(Decimal("0.01")), row
+            assert row.get("kind", "sale") in ("sale", "refund")
+            assert row.get("currency", "CNY") == "CNY"
+            assert row["buyer_id"] != row["seller_id"]
+    ids = Counter((r["platform_id"], r["trade_id"]) for r in all_trades())
+    assert [k for k, n in ids.items() if n > 1] == []  # trade_id unique per platform
+
+
+def test_every_credit_code_is_valid_per_stdnum():
+    codes: set[str] = set()
+    for t in all_trades():
+        codes |= {t["platform_id"], t["seller_id"], t["buyer_id"]}
+    codes |= {r["platform_id"] for r in read_rows("platforms.csv")}
+    codes |= {r["owner_id"] for r in read_rows("datasets.csv")}
+    for r in read_rows("affiliations.csv"):
+        codes |= {x for x in (r["a_id"], r["b_id"]) if not x.startswith("P:")}
+    assert len(codes) == 3 + 12 + 33 + 2  # platforms, owners, buyers, M and H
+    assert sorted(c for c in codes if not uscc.is_valid(c)) == []
+
+
+def test_realistic_size_three_platforms_a_dozen_owners_30_plus_buyers():
+    trades = all_trades()
+    assert len({t["platform_id"] for t in trades}) == 3
+    assert len({r["owner_id"] for r in read_rows("datasets.csv")}) == 12
+    assert len({t["buyer_id"] for t in trades}) >= 30
+
+
+def test_every_refund_references_a_sale_on_the_same_platform_and_never_exceeds_it():
+    trades = all_trades()
+    sales = {(t["platform_id"], t["trade_id"]): t for t in trades if t.get("kind", "sale") == "sale"}
+    refunded: Counter = Counter()
+    refunds = [t for t in trades if t.get("kind") == "refund"]
+    assert len(refunds) == 3  # partial, full, next-year
+    for r in refunds:
+        sale = sales[(r["platform_id"], r["ref_trade_id"])]  # KeyError = dangling refund (P9)
+        assert (sale["dataset_id"], sale["buyer_id"]) == (r["dataset_id"], r["buyer_id"])
+        refunded[(r["platform_id"], r["ref_trade_id"])] += Decimal(r["amount"])
+    for key, total in refunded.items():
+        assert total <= Decimal(sales[key]["amount"])
+    full = [k for k, v in refunded.items() if v == Decimal(sales[k]["amount"])]
+    assert [k[1] for k in full] == ["BJM-0004"]
+    late = [r for r in refunds if local_date(r["traded_at"]).year > local_date(
+        sales[(r["platform_id"], r["ref_trade_id"])]["traded_at"]).year]
+    assert [r["trade_id"] for r in late] == ["XH-2025-1106"]
+
+
+def test_timestamps_cover_the_window_and_year_edges_in_both_forms():
+    trades = {t["trade_id"]: t for t in all_trades()}
+    # P2/P3: UTC 16:30 on the day before is local 00:30 of the next day.
+    assert local_date(trades["XH-2023-0002"]["traded_at"]) == date(2023, 5, 8)
+    assert trades["XH-2023-0002"]["traded_at"].endswith("Z")
+    assert local_date(trades["XH-2023-0001"]["traded_at"]) == date(2023, 5, 7)
+    assert local_date(trades["XH-2023-0006"]["traded_at"]) == date(2024, 1, 1)  # 2023-12-31T16:30:00Z
+    assert local_date(trades["XH-2023-0007"]["traded_at"]) == date(2023, 12, 31)  # local, no offset
+    assert local_date(trades["XH-2026-0001"]["traded_at"]) == date(2026, 5, 8)
+    assert local_date(trades["XH-2026-0002"]["traded_at"]) == date(2026, 5, 9)
+    forms = {("Z" if t["traded_at"].endswith("Z") else "+08" if "+08:00" in t["traded_at"] else "local")
+             for t in trades.values()}
+    assert forms == {"Z", "+08", "local"}
+
+
+def test_affiliations_hold_the_cases_the_readme_names():
+    rows = read_rows("affiliations.csv")
+    by_relation = Counter(r["relation"] for r in rows)
+    assert by_relation == {"equity": 11, "control": 1, "family": 1}
+    person_holdings = Counter(r["a_id"] for r in rows if r["a_id"].startswith("P:") and r["relation"] == "equity")
+    assert person_holdings["P:0001"] == 2  # a person holding two companies
+    assert [r["valid_from"] for r in rows if r["relation"] == "control"] == ["2024-07-01"]  # dated control
+    assert sum(r["exempt"] == "true" for r in rows) == 2  # state ownership
+    assert sorted(Decimal(r["share"]) for r in rows if r["share"])[:3] == [
+        Decimal("0.10"), Decimal("0.20"), Decimal("0.2499")]  # pass-through legs and the 24.99 % case
+
+
+def test_expected_payouts_file_follows_the_payouts_csv_contract():
+    with open(SAMPLE / "expected" / "payouts.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["year", "clause", "beneficiary_id", "dataset_id", "amount"]
+    body = rows[1:]
+    assert body == sorted(body, key=lambda r: (int(r[0]), int(r[1]), r[2], r[3]))
+    for year, clause, beneficiary, dataset, amount in body:
+        assert clause in ("6", "7") and uscc.is_valid(beneficiary)
+        assert (dataset == "") == (clause == "7")
+        assert amount == f"{Decimal(amount):.2f}" and Decimal(amount) > 0
+    total_2024_clause6 = sum(Decimal(r[4]) for r in body if r[0] == "2024" and r[1] == "6")
+    # README: 24,000 + 1,000,000 (capped O4) + 10,500 + 6,000 + 10,000 + 4,000 + 9,500
+    assert total_2024_clause6 == Decimal("24000") + Decimal("1000000") + Decimal("10500") + Decimal("6000") + \
+        Decimal("10000") + Decimal("4000") + Decimal("9500")
+
+
+def test_everything_loads_with_zero_rejected_rows(tmp_path):
+    ingest = pytest.importorskip("settlement.ingest")
+    registry = pytest.importorskip("settlement.registry")
+    from settlement import store
+
+    db = tmp_path / "sample.duckdb"
+    store.init(db)
+    con = store.open_store(db)
+    try:
+        for kind, (name, _) in REGISTRIES.items():
+            report = registry.load_registry(con, kind, SAMPLE / name, loaded_by="test")
+            assert (report.status, report.rows_rejected, report.errors) == ("loaded", 0, ()), report
+            assert report.rows_loaded == len(read_rows(name))
+        for name in TRADE_FILES:  # name order: the late refund points into an earlier Xihu upload
+            report = ingest.ingest_file(con, SAMPLE / name, file_name=name, uploaded_by="test")
+            assert (report.status, report.rows_rejected, report.errors) == ("stored", 0, ()), report
+            assert report.rows_stored == len(read_rows(name))
+        stored = store.scalar(con, "SELECT count(*) FROM trades WHERE NOT retracted")
+        assert stored == len(all_trades())
+        # P3 on the stored rows: the UTC 16:30 trade of 31 Dec is local 1 Jan.
+        assert con.execute(
+            "SELECT local_date FROM trades WHERE trade_id = 'XH-2023-0006'").fetchall() == [(date(2024, 1, 1),)]
+    finally:
+        con.close()
