@@ -1,0 +1,213 @@
+"""Ingest benchmark (issue 2 "Done when"): `settle ingest` of a generated N-row CSV against DuckDB's bare
+`CREATE TABLE t AS SELECT * FROM read_csv(file)` of the same file, measured in the same run.
+
+Each measured load is a separate process (so peak RSS is that load's alone, read from the kernel's
+rusage of the child via os.wait4), into a fresh database file, alternating bare / settle, repeated
+--repeats times; medians are printed with the ratio settle/bare.
+Targets: ratio <= 2.5, peak RSS of `settle ingest` < 4 GiB. --big adds one ingest of a file larger than
+4 GiB (bounded memory whatever the file size). --stages times the ingest stages in-process (profile).
+
+    .venv/bin/python bench/bench_ingest.py                       # 10M rows, 3 repeats
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 --repeats 1   # quick look
+    .venv/bin/python bench/bench_ingest.py --big --big-bytes 4.2GiB      # + the > 4 GiB file
+
+Writes only under --workdir and deletes what it made (files are GBs: check `df -h` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from settlement.generate import GenerateSpec, generate, parse_size  # noqa: E402
+
+PY = sys.executable
+SETTLE = str(Path(PY).with_name("settle"))
+GIB = 2**30
+TARGET_RATIO = 2.5
+TARGET_RSS = 4 * GIB
+
+BARE_SCRIPT = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [sys.argv[2]])
+print(con.execute("SELECT count(*) FROM t").fetchall()[0][0])
+con.close()
+"""
+
+
+@dataclass(frozen=True)
+class Measure:
+    what: str
+    seconds: float
+    peak_rss: int  # bytes
+    rows: int
+    exit_code: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def run_measured(what: str, argv: list[str], rows: int, env: dict | None = None) -> Measure:
+    """Run argv as a child; wall time and the child's own peak RSS (ru_maxrss, KiB on Linux)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    out = proc.stdout.read().decode(errors="replace")
+    err = proc.stderr.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
+    if code != 0:
+        print(f"  {what} exited {code}:\n{out[-2000:]}\n{err[-2000:]}", file=sys.stderr)
+    return Measure(what, seconds, usage.ru_maxrss * 1024, rows, code)
+
+
+def remove_db(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal"), path.with_name(path.name + ".tmp")):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+
+
+def bare_load(csv_path: Path, workdir: Path, rows: int) -> Measure:
+    db = workdir / "bare.duckdb"
+    remove_db(db)
+    try:
+        return run_measured("bare read_csv", [PY, "-c", BARE_SCRIPT, str(db), str(csv_path)], rows)
+    finally:
+        remove_db(db)
+
+
+def settle_ingest(csv_path: Path, workdir: Path, rows: int) -> Measure:
+    db = workdir / "settle.duckdb"
+    remove_db(db)
+    subprocess.run([SETTLE, "init", "--db", str(db)], check=True, capture_output=True)
+    try:
+        m = run_measured("settle ingest", [SETTLE, "ingest", str(csv_path), "--db", str(db), "--format", "json"], rows)
+        return m
+    finally:
+        remove_db(db)
+
+
+def ingest_stages(csv_path: Path, workdir: Path) -> list[tuple[str, float]]:
+    """Profile: seconds spent in each stage that ingest_file reports through its progress callback."""
+    from settlement import ingest, store
+
+    db = workdir / "stages.duckdb"
+    remove_db(db)
+    store.init(db)
+    con = store.open_store(db)
+    marks: list[tuple[str, float]] = []
+    try:
+        ingest.ingest_file(con, csv_path, uploaded_by="bench", progress=lambda s: marks.append((s, time.perf_counter())))
+    finally:
+        con.close()
+        remove_db(db)
+    return [(name, marks[i + 1][1] - t) for i, (name, t) in enumerate(marks[:-1])]
+
+
+def median(ms: list[Measure], attr: str) -> float:
+    return statistics.median(getattr(m, attr) if attr != "rows_per_s" else m.rows_per_s for m in ms)
+
+
+def fmt_gib(n: float) -> str:
+    return f"{n / GIB:.2f} GiB"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--parties", type=int, default=100_000)
+    ap.add_argument("--relations", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_ingest"))
+    ap.add_argument("--big", action="store_true", help="also ingest a file larger than --big-bytes")
+    ap.add_argument("--big-bytes", default="4.2GiB")
+    ap.add_argument("--stages", action="store_true", help="also time each ingest stage in-process (one run)")
+    ap.add_argument("--json", type=Path, help="write the results as JSON here")
+    args = ap.parse_args()
+
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    results: dict = {"rows": args.rows, "repeats": args.repeats}
+    ok = True
+    try:
+        data = workdir / "data"
+        t0 = time.perf_counter()
+        gen = generate(GenerateSpec(out=data, parties=args.parties, relations=args.relations, trades=args.rows,
+                                    seed=args.seed))
+        csv_path = gen.trade_files[0]
+        print(f"generated {gen.rows:,} rows, {fmt_gib(gen.trade_bytes)} in {time.perf_counter() - t0:.1f} s "
+              f"({gen.rows / gen.seconds / 1e6:.2f} M rows/s): {csv_path}")
+
+        bare, settle = [], []
+        for i in range(args.repeats):
+            bare.append(bare_load(csv_path, workdir, gen.rows))
+            settle.append(settle_ingest(csv_path, workdir, gen.rows))
+            b, s = bare[-1], settle[-1]
+            print(f"  run {i + 1}: bare {b.seconds:6.1f} s {fmt_gib(b.peak_rss)} | "
+                  f"settle {s.seconds:6.1f} s {fmt_gib(s.peak_rss)} exit {s.exit_code} | ratio {s.seconds / b.seconds:.2f}")
+        ok &= all(m.exit_code == 0 for m in bare + settle)
+        ratio = median(settle, "seconds") / median(bare, "seconds")
+        results["bare"] = {k: median(bare, k) for k in ("seconds", "peak_rss", "rows_per_s")}
+        results["settle"] = {k: median(settle, k) for k in ("seconds", "peak_rss", "rows_per_s")}
+        results["ratio"] = ratio
+        results["runs"] = [asdict(m) for m in bare + settle]
+        print(f"\nmedians of {args.repeats} ({gen.rows:,} rows, {fmt_gib(gen.trade_bytes)}):")
+        print(f"  {'':14} {'wall s':>8} {'rows/s':>12} {'peak RSS':>10}")
+        for name, ms in (("bare read_csv", bare), ("settle ingest", settle)):
+            print(f"  {name:14} {median(ms, 'seconds'):8.1f} {median(ms, 'rows_per_s'):12,.0f} "
+                  f"{fmt_gib(median(ms, 'peak_rss')):>10}")
+        rss = max(m.peak_rss for m in settle)
+        print(f"  ratio settle/bare = {ratio:.2f} (target <= {TARGET_RATIO}) "
+              f"{'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
+        print(f"  max peak RSS of settle ingest = {fmt_gib(rss)} (target < 4 GiB) {'OK' if rss < TARGET_RSS else 'MISSED'}")
+        ok &= ratio <= TARGET_RATIO and rss < TARGET_RSS
+
+        if args.stages:
+            stages = ingest_stages(csv_path, workdir)
+            results["stages"] = stages
+            print("  ingest stages (in-process, one run): " + ", ".join(f"{n} {s:.1f} s" for n, s in stages))
+        shutil.rmtree(data, ignore_errors=True)
+
+        if args.big:
+            target = parse_size(args.big_bytes)
+            big_dir = workdir / "big"
+            gen = generate(GenerateSpec(out=big_dir, parties=args.parties, relations=args.relations,
+                                        bytes_target=target, seed=args.seed + 1))
+            big_csv = gen.trade_files[0]
+            print(f"\nbig file: {gen.rows:,} rows, {fmt_gib(gen.trade_bytes)} generated in {gen.seconds:.1f} s")
+            b = bare_load(big_csv, workdir, gen.rows)
+            s = settle_ingest(big_csv, workdir, gen.rows)
+            results["big"] = {"rows": gen.rows, "bytes": gen.trade_bytes, "bare": asdict(b), "settle": asdict(s)}
+            print(f"  bare   {b.seconds:6.1f} s {b.rows_per_s:12,.0f} rows/s peak RSS {fmt_gib(b.peak_rss)}")
+            print(f"  settle {s.seconds:6.1f} s {s.rows_per_s:12,.0f} rows/s peak RSS {fmt_gib(s.peak_rss)} "
+                  f"exit {s.exit_code}; ratio {s.seconds / b.seconds:.2f}; "
+                  f"RSS {'OK' if s.peak_rss < TARGET_RSS else 'MISSED'} (target < 4 GiB)")
+            ok &= s.exit_code == 0 and s.peak_rss < TARGET_RSS
+            shutil.rmtree(big_dir, ignore_errors=True)
+    finally:
+        shutil.rmtree(workdir / "data", ignore_errors=True)
+        shutil.rmtree(workdir / "big", ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
