@@ -20,8 +20,10 @@ import hashlib
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -34,9 +36,19 @@ KEY_COLUMNS = ("clause", "beneficiary_id", "dataset_id")
 # Across connections the ledger_head row does the same: both transactions update it, DuckDB lets only
 # one commit (write-write conflict), and the loser retries from fresh state
 # (a few times, with a short back-off, then LedgerConflict).
-_APPEND_LOCK = threading.Lock()
+# Re-entrant, so a caller may hold it across its own BEGIN..COMMIT (``serialised``) and still call append_run.
+_APPEND_LOCK = threading.RLock()
 # Retries after a write-write conflict on ledger_head (other connection), each from fresh state.
 CONFLICT_ATTEMPTS = 5
+
+
+@contextmanager
+def serialised() -> Iterator[None]:
+    """Hold the ledger's process lock around a caller's own transaction that uses
+    ``append_run(..., within_transaction=True)``: BEGIN, append, store more rows, COMMIT — all inside
+    ``with serialised():``. Other threads' runs then wait instead of conflicting on ledger_head."""
+    with _APPEND_LOCK:
+        yield
 
 
 def canonical_sql(alias: str = "") -> str:

@@ -396,3 +396,37 @@ def test_conflicting_connections_retry_from_fresh_state(con, monkeypatch) -> Non
     # Σ 1..200 = 200 x 201 / 2 = 20,100.00
     assert con.execute("SELECT count(*), sum(amount) FROM ledger_entries").fetchall() == [(200, D("20100.00"))]
     assert verify(con).ok
+
+
+def test_caller_transactions_under_serialised_append_once(con) -> None:
+    # The settlement stage's pattern: its own BEGIN, append_run(within_transaction=True), more rows, COMMIT.
+    # Held under ledger.serialised(), concurrent threads wait for each other instead of conflicting.
+    frame = targets(*[(6, OWNER_A, f"ds-{i}", "2.00") for i in range(1, 51)])
+    results: list = []
+    errors: list = []
+    barrier = threading.Barrier(3)
+
+    def worker() -> None:
+        cur = con.cursor()
+        try:
+            barrier.wait()
+            with ledger.serialised():
+                cur.execute("BEGIN TRANSACTION")
+                r = append_run(cur, year=2024, targets=frame, params_hash="p", inputs_fingerprint="f",
+                               engine_version="t", started_at=START, within_transaction=True)
+                cur.execute("COMMIT")
+            results.append(r)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            cur.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(len(r.appended) for r in results) == [0, 0, 50]
+    # 50 keys x 2.00 = 100.00
+    assert con.execute("SELECT count(*), sum(amount) FROM ledger_entries").fetchall() == [(50, D("100.00"))]
