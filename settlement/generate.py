@@ -21,6 +21,7 @@ whatever the chunking and memory stays bounded however many rows are asked for (
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -502,9 +503,7 @@ def generate(spec: GenerateSpec) -> GenerateResult:
 def parse_size(text: str) -> int:
     """'4.5GiB', '500MB', '1200' -> bytes (binary and decimal suffixes)."""
     units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
-    cleaned = text.strip().upper().replace(" ", "")
-    number = cleaned.rstrip("KMGIB")
-    unit = cleaned[len(number):]
-    if unit not in units or not number:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Z]*)", text.strip().upper().replace(" ", ""))
+    if not match or match.group(2) not in units:
         raise ValueError(f"not a size: {text!r} (e.g. 4.5GiB, 500MB)")
-    return int(float(number) * units[unit])
+    return int(float(match.group(1)) * units[match.group(2)])

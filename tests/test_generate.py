@@ -236,3 +236,21 @@ def test_bad_specs_are_user_errors(tmp_path):
         "--parties must be at least 5 (platforms + a seller and a buyer)"]
     assert "--format must be one of csv, parquet" in spec_errors(
         GenerateSpec(out=tmp_path, parties=10, relations=0, trades=1, fmt="xml"))
+
+
+def test_cli_generate_writes_files_and_reports_user_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from settlement.cli import app
+
+    out = tmp_path / "cli"
+    done = CliRunner().invoke(app, ["generate", "--trades", "300", "--parties", "50", "--relations", "20",
+                                    "--out", str(out), "--chunk-rows", "200", "--seed", "5"])
+    assert done.exit_code == 0, done.output
+    assert "300 rows (294 sales, 6 refunds)" in done.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "affiliations.csv", "datasets.csv", "platforms.csv", "prior_awards.csv", "trades_00001.csv",
+        "trades_00002.csv"]
+    bad = CliRunner().invoke(app, ["generate", "--out", str(out), "--parties", "50", "--bytes-target", "4XB"])
+    assert bad.exit_code == 1
+    assert "not a size: '4XB'" in bad.output
