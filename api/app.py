@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import reads, sql, uploads
+from api import routes_reads, routes_sql, routes_uploads
 from api.settings import Settings
 from api.sql_guard import SqlSandbox
 from api.state import ApiState
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     install_error_handlers(app)
-    app.include_router(reads.router)
-    app.include_router(uploads.router)
-    app.include_router(sql.router)
+    app.include_router(routes_reads.router)
+    app.include_router(routes_uploads.router)
+    app.include_router(routes_sql.router)
     return app

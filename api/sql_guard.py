@@ -107,14 +107,20 @@ def check_read_only(sql: str, parser: duckdb.DuckDBPyConnection) -> SqlRefusal |
 
 
 def build_snapshot(writer: duckdb.DuckDBPyConnection, target: Path) -> None:
-    """Copy the store into ``target`` (a new DuckDB file) from a consistent MVCC read on the writer instance."""
+    """Copy the store into ``target`` (a new DuckDB file) from one consistent MVCC read on the writer instance.
+
+    Schema first (tables, views, comments, sequences), then secret columns are dropped from the empty
+    copy, then every table's data in ONE transaction (a consistent cut across tables; writers are not
+    blocked). The sandbox can read its own snapshot file's bytes (DuckDB allows access to attached
+    database files), so secrets must never be written into it, not even into blocks freed later.
+    """
     cur = writer.cursor()
     try:
         source = cur.execute("SELECT current_database()").fetchall()[0][0]
         alias = "sqlsnap_" + uuid.uuid4().hex[:12]
         cur.execute(f"ATTACH '{_sql_str(str(target))}' AS {alias}")
         try:
-            cur.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
+            cur.execute(f'COPY FROM DATABASE "{source}" TO {alias} (SCHEMA)')
             for table, column in _SNAPSHOT_DROPS:
                 has = cur.execute(
                     "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND table_name = ? AND column_name = ?",
@@ -122,6 +128,25 @@ def build_snapshot(writer: duckdb.DuckDBPyConnection, target: Path) -> None:
                 ).fetchall()[0][0]
                 if has:
                     cur.execute(f'ALTER TABLE {alias}.main."{table}" DROP COLUMN "{column}"')
+            columns = cur.execute(
+                "SELECT schema_name, table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+                "WHERE database_name = ? AND NOT internal GROUP BY ALL ORDER BY ALL",
+                [alias],
+            ).fetchall()
+            tables = {(r[0], r[1]) for r in cur.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for schema, table, cols in columns:
+                    if (schema, table) not in tables:  # views come with the schema
+                        continue
+                    col_list = ", ".join(f'"{c}"' for c in cols)
+                    cur.execute(f'INSERT INTO {alias}."{schema}"."{table}" ({col_list}) '
+                                f'SELECT {col_list} FROM "{source}"."{schema}"."{table}"')
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
         finally:
             cur.execute(f"DETACH {alias}")
     finally:
@@ -136,7 +161,7 @@ def open_sandbox(snapshot: Path, *, memory_limit: str, threads: int) -> duckdb.D
             "memory_limit": memory_limit,
             "threads": threads,
             "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
+            "autoload_known_extensions": False,  # also keeps ICU out: TIMESTAMPTZ values come back in UTC
             "allow_community_extensions": False,
         },
     )
