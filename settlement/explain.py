@@ -1,0 +1,161 @@
+"""Why a dataset or a platform gets what it gets: read back the explanations a settlement run stored.
+
+Owns: ``explain_dataset`` / ``explain_platform`` (the latest run of the year, from run_dataset_results,
+run_caller_buyers, run_platform_results and exclusions, plus the key's current ledger balance). Read only;
+computes no rule (the run did, P10–P12). Must not import the CLI or the API (they import this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class CallerGroup:
+    group_id: str
+    counted: bool  # its eligible net sum is > 0 (P10.3)
+    net_amount: Decimal
+    buyers: tuple[tuple[str, int, Decimal], ...]  # (buyer_id, eligible sales, net amount)
+
+
+@dataclass(frozen=True)
+class ExcludedTrade:
+    platform_id: str
+    trade_id: str
+    kind: str
+    reason: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class DatasetExplanation:
+    year: int
+    dataset_id: str
+    run_id: int
+    owner_id: str | None
+    eligible_sales: int
+    caller_groups: int
+    caller_threshold: int | None
+    qualifies: bool
+    callers_missing: int  # how many more unrelated caller groups it needs (0 once qualifying, P10.4)
+    base: Decimal
+    rate: Decimal | None
+    gross: Decimal
+    prior_awards: Decimal
+    payable: Decimal
+    owner_payable_total: Decimal
+    owner_cap: Decimal | None
+    capped: bool
+    target: Decimal  # the cap share when capped (P10.7)
+    ledger_balance: Decimal  # Σ ledger entries of (year, 6, owner, dataset) now
+    groups: tuple[CallerGroup, ...]
+    excluded_by_reason: dict[str, int]
+    excluded: tuple[ExcludedTrade, ...]  # the first ``limit`` exclusions, by reason then trade
+    excluded_total: int
+
+
+@dataclass(frozen=True)
+class PlatformExplanation:
+    year: int
+    platform_id: str
+    run_id: int
+    eligible_sales: int
+    volume: Decimal
+    rate: Decimal | None
+    subsidy_uncapped: Decimal
+    cap: Decimal | None
+    target: Decimal
+    ledger_balance: Decimal
+    excluded_by_reason: dict[str, int]
+    excluded: tuple[ExcludedTrade, ...]
+    excluded_total: int
+
+
+class NoRun(LookupError):
+    """No settlement run of that year yet."""
+
+
+def latest_run(con: duckdb.DuckDBPyConnection, year: int) -> int:
+    run_id = con.execute("SELECT max(run_id) FROM settlement_runs WHERE year = ?", [year]).fetchall()[0][0]
+    if run_id is None:
+        raise NoRun(f"no settlement run for {year} yet: run `settle run --year {year}`")
+    return int(run_id)
+
+
+def _exclusions(con, run_id: int, clause: int, column: str, value: str, limit: int):
+    by_reason = dict(con.execute(
+        f"SELECT reason, count(*) FROM exclusions WHERE run_id = ? AND clause = ? AND {column} = ? "
+        "GROUP BY reason ORDER BY reason", [run_id, clause, value]).fetchall())
+    rows = con.execute(
+        f"SELECT platform_id, trade_id, kind, reason, detail FROM exclusions "
+        f"WHERE run_id = ? AND clause = ? AND {column} = ? ORDER BY reason, platform_id, trade_id, upload_id LIMIT ?",
+        [run_id, clause, value, limit]).fetchall()
+    return by_reason, tuple(ExcludedTrade(*r) for r in rows), sum(by_reason.values())
+
+
+def _balance(con, year: int, clause: int, beneficiary_id: str | None, dataset_id: str) -> Decimal:
+    value = con.execute(
+        "SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE year = ? AND clause = ? "
+        "AND beneficiary_id = ? AND dataset_id = ?", [year, clause, beneficiary_id, dataset_id]).fetchall()[0][0]
+    return Decimal(value).quantize(Decimal("0.01"))
+
+
+def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50
+                    ) -> DatasetExplanation:
+    """Clause 6 for one dataset and year, as the latest run saw it. Raises NoRun."""
+    run_id = latest_run(con, year)
+    rel = con.sql("SELECT * FROM run_dataset_results WHERE run_id = ? AND dataset_id = ?", params=[run_id, dataset_id])
+    rows = rel.fetchall()
+    by_reason, excluded, excluded_total = _exclusions(con, run_id, 6, "dataset_id", dataset_id, limit)
+    if rows:
+        r = dict(zip(rel.columns, rows[0]))
+    else:  # no eligible sale and no prior award: everything it sold is excluded (or it sold nothing)
+        owner = con.execute("SELECT owner_id FROM datasets WHERE dataset_id = ?", [dataset_id]).fetchall()
+        zero = Decimal("0.00")
+        r = dict(owner_id=owner[0][0] if owner else None, eligible_sales=0, caller_groups=0, caller_threshold=None,
+                 qualifies=False, base=zero, rate=None, gross=zero, prior_awards=zero, payable=zero,
+                 owner_payable_total=zero, owner_cap=None, capped=False, target=zero)
+    buyers = con.execute(
+        "SELECT group_id, group_counted, buyer_id, eligible_sales, net_amount FROM run_caller_buyers "
+        "WHERE run_id = ? AND dataset_id = ? ORDER BY group_id, buyer_id", [run_id, dataset_id]).fetchall()
+    groups: dict[str, list] = {}
+    counted: dict[str, bool] = {}
+    for group_id, group_counted, buyer_id, n, net in buyers:
+        groups.setdefault(group_id, []).append((buyer_id, int(n), net))
+        counted[group_id] = bool(group_counted)
+    caller_groups = tuple(
+        CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members))
+        for g, members in groups.items()
+    )
+    threshold = r["caller_threshold"]
+    missing = 0 if threshold is None else max(0, int(threshold) + 1 - int(r["caller_groups"]))
+    return DatasetExplanation(
+        year=year, dataset_id=dataset_id, run_id=run_id, owner_id=r["owner_id"],
+        eligible_sales=int(r["eligible_sales"]), caller_groups=int(r["caller_groups"]),
+        caller_threshold=threshold, qualifies=bool(r["qualifies"]), callers_missing=missing, base=r["base"],
+        rate=r["rate"], gross=r["gross"], prior_awards=r["prior_awards"], payable=r["payable"],
+        owner_payable_total=r["owner_payable_total"], owner_cap=r["owner_cap"], capped=bool(r["capped"]),
+        target=r["target"], ledger_balance=_balance(con, year, 6, r["owner_id"], dataset_id),
+        groups=caller_groups, excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
+    )
+
+
+def explain_platform(con: duckdb.DuckDBPyConnection, platform_id: str, year: int, *, limit: int = 50
+                     ) -> PlatformExplanation:
+    """Clause 7 for one platform and year, as the latest run saw it. Raises NoRun."""
+    run_id = latest_run(con, year)
+    rel = con.sql("SELECT * FROM run_platform_results WHERE run_id = ? AND platform_id = ?", params=[run_id, platform_id])
+    rows = rel.fetchall()
+    zero = Decimal("0.00")
+    r = dict(zip(rel.columns, rows[0])) if rows else dict(
+        eligible_sales=0, volume=zero, rate=None, subsidy_uncapped=zero, cap=None, target=zero)
+    by_reason, excluded, excluded_total = _exclusions(con, run_id, 7, "platform_id", platform_id, limit)
+    return PlatformExplanation(
+        year=year, platform_id=platform_id, run_id=run_id, eligible_sales=int(r["eligible_sales"]),
+        volume=r["volume"], rate=r["rate"], subsidy_uncapped=r["subsidy_uncapped"], cap=r["cap"],
+        target=r["target"], ledger_balance=_balance(con, year, 7, platform_id, ""),
+        excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
+    )
