@@ -281,22 +281,28 @@ def _append_in_transaction(
         dict(year=year, run_id=run_id, last_entry_id=last_entry_id, now=now, fp=inputs_fingerprint),
     )
     try:
-        rows = con.execute(
-            f"SELECT entry_id, canonical, clause, beneficiary_id, dataset_id, amount, kind, created_at "
+        # Arrow, not fetchall: converting 100k Decimal/timestamp rows to Python objects one by one is slow.
+        new = con.sql(
+            f"SELECT entry_id, canonical, clause, beneficiary_id, dataset_id, amount, kind "
             f"FROM {delta} ORDER BY entry_id"
-        ).fetchall()
-        # The chain: a loop over the few appended ledger entries (not trades), each linked to the one before.
+        ).pl()
+        # The chain: a loop over the appended ledger entries (not trades), each linked to the one before.
         prev = last_hash
-        entries: list[Entry] = []
-        for entry_id, canonical, clause, beneficiary_id, dataset_id, amount, kind, created_at in rows:
-            h = chain_hash(canonical, prev)
-            entries.append(Entry(entry_id, run_id, year, clause, beneficiary_id, dataset_id, amount, kind,
-                                 created_at, inputs_fingerprint, prev, h))
-            prev = h
+        hashes_list: list[str] = []
+        prevs: list[str] = []
+        for canonical in new["canonical"].to_list():
+            prevs.append(prev)
+            prev = chain_hash(canonical, prev)
+            hashes_list.append(prev)
+        cols = [new[c].to_list() for c in ("entry_id", "clause", "beneficiary_id", "dataset_id", "amount", "kind")]
+        entries = [
+            Entry(entry_id, run_id, year, clause, beneficiary_id, dataset_id, amount, kind, now, inputs_fingerprint,
+                  p, h)
+            for entry_id, clause, beneficiary_id, dataset_id, amount, kind, p, h in zip(*cols, prevs, hashes_list)
+        ]
         if entries:
             hashes = pl.DataFrame(
-                {"entry_id": [e.entry_id for e in entries], "prev_hash": [e.prev_hash for e in entries],
-                 "hash": [e.hash for e in entries]},
+                {"entry_id": new["entry_id"], "prev_hash": prevs, "hash": hashes_list},
                 schema={"entry_id": pl.Int64, "prev_hash": pl.String, "hash": pl.String},
             )
             hview = f"_ledger_hashes_{uuid.uuid4().hex}"
@@ -458,22 +464,21 @@ PAYOUT_COLUMNS = ("year", "clause", "beneficiary_id", "dataset_id", "amount")
 def payouts(con: duckdb.DuckDBPyConnection, year: int | None = None) -> pl.DataFrame:
     """One row per key with a non-zero Σ of entries, sorted by year, clause, beneficiary_id, dataset_id
     (CONTRACT "settle payouts"). amount is Decimal(18,2); dataset_id is '' for clause 7."""
-    rows = con.execute(
+    frame = con.sql(
         """
-        SELECT year, clause, beneficiary_id, dataset_id, CAST(sum(amount) AS DECIMAL(18,2)) AS amount
+        SELECT CAST(year AS INTEGER) AS year, CAST(clause AS INTEGER) AS clause, beneficiary_id, dataset_id,
+               CAST(sum(amount) AS DECIMAL(18,2)) AS amount
         FROM ledger_entries
         WHERE $year IS NULL OR year = $year
         GROUP BY year, clause, beneficiary_id, dataset_id
         HAVING sum(amount) <> 0
         ORDER BY year, clause, beneficiary_id, dataset_id
         """,
-        dict(year=year),
-    ).fetchall()
-    return pl.DataFrame(
-        rows,
-        schema={"year": pl.Int32, "clause": pl.Int32, "beneficiary_id": pl.String, "dataset_id": pl.String,
-                "amount": pl.Decimal(18, 2)},
-        orient="row",
+        params=dict(year=year),
+    ).pl()
+    return frame.cast(
+        {"year": pl.Int32, "clause": pl.Int32, "beneficiary_id": pl.String, "dataset_id": pl.String,
+         "amount": pl.Decimal(18, 2)}
     )
 
 
