@@ -313,6 +313,8 @@ def parse_and_check_rows(con: duckdb.DuckDBPyConnection, staged: StagedFile, *, 
     )
     bad_rows = f"WHERE {staged.row_number_sql} IN (SELECT rn FROM staging WHERE NOT ok)"
     con.execute(_render(_ROW_ERRORS_SQL, {**params, "where": bad_rows}))
+    # The raw text is needed only for the error report: free it before the heavier set checks.
+    con.execute(f"DROP TABLE {staged.table}")
     if bad:
         con.execute(
             """
