@@ -351,3 +351,39 @@ def test_day_groups_cover_every_in_scope_day_without_overlap(con) -> None:
     assert {day_group(con, p, D(2024, 2, 6)) for p in "ABCD"} == {"A"}
     assert day_group(con, "D", D(2024, 2, 8)) == "D" and day_group(con, "C", D(2024, 2, 8)) == "A"
     assert day_group(con, "A", D(2024, 2, 11)) == "A" and day_group(con, "B", D(2024, 2, 11)) == "B"
+
+
+def test_cli_explain(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from settlement.cli import app
+
+    db = tmp_path / "cli.duckdb"
+    from settlement import store
+
+    store.init(db)
+    c = store.open_store(db)
+    load_set(c, [(12, "A", "M", "equity", "0.30", D(2024, 1, 1), None, False),
+                 (13, "M", "B", "equity", "0.10", None, None, False),
+                 (14, "A", "B", "equity", "0.20", None, None, False)])
+    c.close()
+    runner = CliRunner()
+    out = runner.invoke(app, ["affiliates", "explain", "A", "B", "--on", "2024-02-01", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    assert out.output == (
+        "A and B are related on 2024-02-01 (P7): A holds 30% of M (record 12, valid from 2024-01-01); "
+        "M holds 10% of B (record 13); A holds 20% of B directly (record 14); "
+        "effective holding 20% + 10% = 30% ≥ 25% (P6).\n"
+    )
+    out = runner.invoke(app, ["affiliates", "explain", "A", "B", "--on", "2023-12-31", "--format", "json",
+                              "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.output)
+    assert payload["related"] is False and payload["equity_threshold"] == "0.25"
+    assert [s["record_id"] for s in payload["steps"]] == [14]
+    bad = runner.invoke(app, ["affiliates", "explain", "A", "B", "--on", "31/12/2024", "--db", str(db)])
+    assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
+    outside = runner.invoke(app, ["affiliates", "explain", "A", "B", "--on", "2022-01-01", "--db", str(db)])
+    assert outside.exit_code == 1 and "not in force" in outside.output
