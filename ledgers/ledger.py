@@ -381,12 +381,21 @@ LIMIT 1
 # Head and per-run accounting: catches a deleted or appended tail and runs whose entries were removed.
 _HEAD_SQL = f"""
 WITH last AS (SELECT entry_id, hash FROM ledger_entries ORDER BY entry_id DESC LIMIT 1),
-h AS (SELECT last_entry_id, last_hash FROM ledger_head),
-per_run AS (SELECT run_id, count(*) AS n FROM ledger_entries GROUP BY run_id)
+h AS (SELECT last_run_id, last_entry_id, last_hash FROM ledger_head),
+per_run AS (SELECT run_id, count(*) AS n FROM ledger_entries GROUP BY run_id),
+runs AS (SELECT run_id, lag(run_id) OVER (ORDER BY run_id) AS prev_run FROM settlement_runs)
 SELECT entry_id, msg FROM (
-    SELECT h.last_entry_id AS entry_id,
+    SELECT NULL AS entry_id, 'run ' || (coalesce(prev_run, 0) + 1) || ' is missing from settlement_runs' AS msg,
+           -1 AS k
+    FROM runs WHERE run_id <> coalesce(prev_run, 0) + 1
+    UNION ALL
+    SELECT NULL, 'ledger head names run ' || h.last_run_id || ' but the last recorded run is '
+           || coalesce((SELECT CAST(max(run_id) AS VARCHAR) FROM settlement_runs), 'none'), -1
+    FROM h WHERE h.last_run_id <> coalesce((SELECT max(run_id) FROM settlement_runs), 0)
+    UNION ALL
+    SELECT h.last_entry_id,
            'ledger head names entry ' || h.last_entry_id || ' but the last entry is '
-           || coalesce(CAST(last.entry_id AS VARCHAR), 'none') || ' (entries deleted or added?)' AS msg, 0 AS k
+           || coalesce(CAST(last.entry_id AS VARCHAR), 'none') || ' (entries deleted or added?)', 0
     FROM h LEFT JOIN last ON true
     WHERE h.last_entry_id <> coalesce(last.entry_id, 0) OR h.last_hash <> coalesce(last.hash, '{GENESIS_HASH}')
     UNION ALL

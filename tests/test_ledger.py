@@ -430,3 +430,14 @@ def test_caller_transactions_under_serialised_append_once(con) -> None:
     assert sorted(len(r.appended) for r in results) == [0, 0, 50]
     # 50 keys x 2.00 = 100.00
     assert con.execute("SELECT count(*), sum(amount) FROM ledger_entries").fetchall() == [(50, D("100.00"))]
+
+
+def test_deleted_run_is_detected(con) -> None:
+    _three_runs(con)
+    run(con, 2025, (6, OWNER_A, "ds-1", "1.00"))  # run 4 appends nothing: only its row records it
+    con.execute("DELETE FROM settlement_runs WHERE run_id = 4")
+    result = verify(con)
+    assert (result.ok, result.first_bad_entry_id) == (False, None)
+    assert result.message == "ledger head names run 4 but the last recorded run is 3"
+    con.execute("DELETE FROM settlement_runs WHERE run_id = 2")
+    assert verify(con).message == "entry 4: run 2 of year 2024 is not a recorded run"
