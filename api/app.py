@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api import routes_reads, routes_sql, routes_uploads
+from api import routes_datasets, routes_reads, routes_sql, routes_uploads
 from api.settings import Settings
 from api.sql_guard import SqlSandbox
 from api.state import ApiState
@@ -64,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_reads.router)
     app.include_router(routes_uploads.router)
     app.include_router(routes_sql.router)
+    app.include_router(routes_datasets.router)
     return app

@@ -168,3 +168,58 @@ class SqlOut(BaseModel):
 class HealthOut(BaseModel):
     status: str = Field(examples=["ok"])
     schema_version: int
+
+
+class CallerGroupOut(BaseModel):
+    group_id: str
+    counted: bool = Field(description="Its eligible net sum is > 0, so it counts as a caller (P10.3)")
+    net_amount: str
+    buyers: list[dict[str, Any]] = Field(description="[{buyer_id, eligible_sales, net_amount}]")
+
+
+class ExcludedTradeOut(BaseModel):
+    platform_id: str
+    trade_id: str
+    kind: str | None
+    reason: str = Field(description="P12 code")
+    detail: str | None
+
+
+class DatasetStatusOut(BaseModel):
+    """Clause 6 for one dataset and year as the latest settlement run of that year computed it (P10, P12)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "year": 2024, "dataset_id": "DS-001", "owner_id": CODE_A, "run_id": 7, "as_of": "2025-01-05T02:00:00+00:00",
+        "unrelated_callers": 3, "caller_threshold": 3, "callers_missing": 1, "qualifies": False,
+        "eligible_sales": 41, "base": "52000.00", "rate": "0.100000", "gross": "0.00", "prior_awards": "0.00",
+        "payable": "0.00", "owner_payable_total": "0.00", "owner_cap": "1000000.00", "cap_used": "0.00",
+        "cap_remaining": "1000000.00", "capped": False, "target": "0.00", "ledger_balance": "0.00",
+        "excluded_by_reason": {"RELATED_PARTY": 2, "OUT_OF_WINDOW": 1}, "excluded_total": 3,
+        "groups": [], "excluded": []}]})
+
+    year: int
+    dataset_id: str
+    owner_id: str | None
+    run_id: int
+    as_of: str | None = Field(description="When that run finished (UTC)")
+    unrelated_callers: int = Field(description="Distinct affiliate groups of eligible buyers (P10.3)")
+    caller_threshold: int | None = Field(description="Qualifies when unrelated_callers > this (P10.4)")
+    callers_missing: int = Field(description="More unrelated callers needed to qualify (0 once qualifying)")
+    qualifies: bool
+    eligible_sales: int
+    base: str = Field(description="Σ net amount of eligible sales (P10.5)")
+    rate: str | None
+    gross: str = Field(description="round(rate × base) when qualifying (P1, P10.5)")
+    prior_awards: str = Field(description="Deducted under supplementary rule 2 (P10.6)")
+    payable: str = Field(description="Projected payable before the owner cap: max(0, gross − prior awards)")
+    owner_payable_total: str = Field(description="Σ payable over the owner's datasets this year (P10.7)")
+    owner_cap: str | None
+    cap_used: str | None = Field(description="How much of the owner's yearly cap its datasets use")
+    cap_remaining: str | None
+    capped: bool
+    target: str = Field(description="What the ledger key is brought to (the cap share when capped)")
+    ledger_balance: str = Field(description="Σ ledger entries of (year, 6, owner, dataset) now")
+    excluded_by_reason: dict[str, int] = Field(description="Excluded trades counted by P12 reason")
+    excluded_total: int
+    groups: list[CallerGroupOut]
+    excluded: list[ExcludedTradeOut] = Field(description="The first `limit` excluded trades, by reason")

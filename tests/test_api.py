@@ -71,6 +71,7 @@ def test_sql_without_token_is_401(api: ApiEnv):
     ("operator_a", "get", "/v1/ledger/verify", None),
     ("owner_a", "get", "/v1/uploads/1", None),
     ("owner_a", "post", "/v1/uploads/1/retract", None),
+    ("operator_a", "get", "/v1/datasets/DS-A1/status?year=2024", None),
 ])
 def test_known_token_out_of_role_gets_403(api: ApiEnv, who: str, method: str, path: str, body):
     kwargs = {"headers": A(getattr(api, who))}
@@ -266,7 +267,8 @@ def test_unknown_route_and_wrong_method_use_the_envelope(api: ApiEnv):
 def test_openapi_documents_every_route_with_bearer_auth(api: ApiEnv):
     spec = api.client.get("/openapi.json").json()
     assert {"/healthz", "/v1/payouts", "/v1/uploads", "/v1/uploads/{upload_id}", "/v1/uploads/{upload_id}/retract",
-            "/v1/settlements/{year}", "/v1/ledger/verify", "/v1/sql"} <= set(spec["paths"])
+            "/v1/settlements/{year}", "/v1/ledger/verify", "/v1/sql",
+            "/v1/datasets/{dataset_id}/status"} <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
     upload_op = spec["paths"]["/v1/uploads"]["post"]
     assert "multipart/form-data" in upload_op["requestBody"]["content"]
