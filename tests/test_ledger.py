@@ -348,8 +348,13 @@ def test_export_round_trips_exact_decimals(con, db: Path, tmp_path: Path, fmt: s
         assert text.splitlines()[0] == ("entry_id,run_id,year,clause,beneficiary_id,dataset_id,amount,kind,created_at,"
                                         "created_at_us,inputs_fingerprint,prev_hash,hash")
         assert ",-12.30,adjustment," in text and ",0.10,accrual," in text
+        assert f",{PLATFORM},\"\",1000000.00," in text  # clause 7: empty (not NULL) dataset_id
     else:
         assert pl.read_parquet(out).schema["amount"] == pl.Decimal(18, 2)
+        # every column but the timestamp text comes back exactly as stored
+        cols = "entry_id, run_id, year, clause, beneficiary_id, dataset_id, amount, kind, inputs_fingerprint, prev_hash, hash"
+        assert con.execute(f"SELECT {cols} FROM read_parquet(?) ORDER BY entry_id", [str(out)]).fetchall() == \
+            con.execute(f"SELECT {cols} FROM ledger_entries ORDER BY entry_id").fetchall()
 
 
 def test_export_cli_and_bad_format(con, db: Path, tmp_path: Path) -> None:
