@@ -15,6 +15,7 @@ from ledgers.ledger import (
     payouts_csv,
     payouts_records,
     verify,
+    verify_export,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "payouts_csv",
     "payouts_records",
     "verify",
+    "verify_export",
 ]

@@ -446,3 +446,27 @@ def test_deleted_run_is_detected(con) -> None:
     assert result.message == "ledger head names run 4 but the last recorded run is 3"
     con.execute("DELETE FROM settlement_runs WHERE run_id = 2")
     assert verify(con).message == "entry 4: run 2 of year 2024 is not a recorded run"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_alone_re_verifies_and_detects_tampering(con, tmp_path: Path, fmt: str) -> None:
+    _payout_fixture(con)
+    run(con, 2024, (6, OWNER_A, "数据集-中", "1.05"), (7, PLATFORM, "", "1000000.00"))  # non-ASCII id
+    out = tmp_path / f"ledger.{fmt}"
+    ledger.export(con, fmt, out)
+    assert ledger.verify_export(out).ok
+    # tamper: entry 3's amount 0.10 → 0.11 in the exported file
+    df = pl.read_parquet(out) if fmt == "parquet" else pl.read_csv(out, schema_overrides={"amount": pl.String})
+    assert df.filter(pl.col("entry_id") == 3)["kind"].to_list() == ["accrual"]
+    new_amount = pl.lit(D("0.11"), dtype=pl.Decimal(18, 2)) if fmt == "parquet" else pl.lit("0.11")
+    df = df.with_columns(pl.when(pl.col("entry_id") == 3).then(new_amount).otherwise(pl.col("amount")).alias("amount"))
+    bad = tmp_path / f"bad.{fmt}"
+    df.write_parquet(bad) if fmt == "parquet" else df.write_csv(bad)
+    result = ledger.verify_export(bad)
+    assert (result.ok, result.first_bad_entry_id) == (False, 3)
+    assert result.message == "entry 3: stored hash does not match its contents (altered?)"
+    # dropping a row is named too
+    dropped = tmp_path / f"dropped.{fmt}"
+    short = df.filter(pl.col("entry_id") != 2)
+    short.write_parquet(dropped) if fmt == "parquet" else short.write_csv(dropped)
+    assert ledger.verify_export(dropped).message == "entry 2 is missing from the export"
