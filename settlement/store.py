@@ -67,10 +67,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     con.execute("COMMENT ON COLUMN schema_version.version IS 'Migration number.'")
     con.execute("COMMENT ON COLUMN schema_version.name IS 'Migration file name.'")
     con.execute("COMMENT ON COLUMN schema_version.applied_at IS 'When it was applied.'")
-    current = schema_version(con)
+    # Apply every migration not yet recorded (not only those above the highest): a migration merged
+    # from a parallel branch with a lower number must still run on a store that has a higher one.
+    done = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
     applied = []
     for version, name, sql in migrations():
-        if version <= current:
+        if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
