@@ -197,7 +197,7 @@ def p7_edges(
             )
             parts.append(sums.select(pl.col("x").alias("u"), pl.col("c").alias("v"), "s", "e"))
     edges = pl.concat([p.cast({"u": NODE, "v": NODE, "s": DAY, "e": DAY}) for p in parts])
-    return merge_intervals(edges)
+    return merge_intervals(edges, span_start, span_end)
 
 
 def _strong_on_intervals(
@@ -214,21 +214,31 @@ def _strong_on_intervals(
     )
 
 
-def merge_intervals(edges: pl.DataFrame) -> pl.DataFrame:
-    """Undirected edges (u < v) with overlapping or adjacent intervals merged: u, v, s, e."""
+def merge_intervals(edges: pl.DataFrame, span_start: int, span_end: int) -> pl.DataFrame:
+    """Undirected edges (u < v) with overlapping or adjacent intervals merged: u, v, s, e.
+
+    Pairs that exist on the whole span collapse to one row by a plain unique; only the (few) pairs with
+    partial intervals go through the ordered merge."""
     if edges.height == 0:
         return _empty_edges()
     lo = pl.min_horizontal("u", "v")
     hi = pl.max_horizontal("u", "v")
-    e = edges.select(lo.alias("u"), hi.alias("v"), "s", "e").filter(pl.col("u") != pl.col("v")).sort("u", "v", "s")
+    e = edges.select(lo.alias("u"), hi.alias("v"), "s", "e").filter(pl.col("u") != pl.col("v"))
+    full_mask = (pl.col("s") <= span_start) & (pl.col("e") >= span_end)
+    full = e.filter(full_mask).select("u", "v").unique()
+    part = e.join(full, on=["u", "v"], how="anti").sort("u", "v", "s")
+    whole = full.with_columns(pl.lit(span_start, DAY).alias("s"), pl.lit(span_end, DAY).alias("e"))
+    if part.height == 0:
+        return whole
     prev_end = pl.col("e").cum_max().shift(1).over("u", "v")
     island = (pl.col("s") > prev_end + 1).fill_null(True).cast(pl.Int32).cum_sum().over("u", "v")
-    return (
-        e.with_columns(island.alias("i"))
+    merged = (
+        part.with_columns(island.alias("i"))
         .group_by("u", "v", "i")
         .agg(pl.col("s").min(), pl.col("e").max())
         .select("u", "v", "s", "e")
     )
+    return pl.concat([whole, merged.cast({"s": DAY, "e": DAY})])
 
 
 def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
