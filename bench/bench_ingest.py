@@ -5,11 +5,13 @@ Each measured load is a separate process (so peak RSS is that load's alone, read
 rusage of the child via os.wait4), into a fresh database file, alternating bare / settle, repeated
 --repeats times; medians are printed with the ratio settle/bare.
 Targets: ratio <= 2.5, peak RSS of `settle ingest` < 4 GiB. --big adds one ingest of a file larger than
-4 GiB (bounded memory whatever the file size). --stages times the ingest stages in-process (profile).
+4 GiB (bounded memory whatever the file size). --stages times the ingest stages in-process, --statements
+each SQL statement of one ingest (profile).
 
     .venv/bin/python bench/bench_ingest.py                       # 10M rows, 3 repeats
     .venv/bin/python bench/bench_ingest.py --rows 1000000 --repeats 1   # quick look
     .venv/bin/python bench/bench_ingest.py --big --big-bytes 4.2GiB      # + the > 4 GiB file
+    .venv/bin/python bench/bench_ingest.py --repeats 0 --stages --statements   # profile only
 
 Writes only under --workdir and deletes what it made (files are GBs: check `df -h` first).
 """
@@ -120,6 +122,40 @@ def ingest_stages(csv_path: Path, workdir: Path) -> list[tuple[str, float]]:
     return [(name, marks[i + 1][1] - t) for i, (name, t) in enumerate(marks[:-1])]
 
 
+class _TimedConnection:
+    """Delegates to a DuckDB connection and times every execute() (profile of the ingest's statements)."""
+
+    def __init__(self, con, log: list[tuple[float, str]]):
+        self._con, self._log = con, log
+
+    def execute(self, sql, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self._con.execute(sql, *args, **kwargs)
+        finally:
+            self._log.append((time.perf_counter() - started, " ".join(str(sql).split())[:110]))
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def ingest_statements(csv_path: Path, workdir: Path, top: int = 12) -> list[tuple[float, str]]:
+    """Profile: the slowest SQL statements of one in-process ingest."""
+    from settlement import ingest, store
+
+    db = workdir / "statements.duckdb"
+    remove_db(db)
+    store.init(db)
+    con = store.open_store(db)
+    log: list[tuple[float, str]] = []
+    try:
+        ingest.ingest_file(_TimedConnection(con, log), csv_path, uploaded_by="bench")
+    finally:
+        con.close()
+        remove_db(db)
+    return sorted(log, reverse=True)[:top]
+
+
 def median(ms: list[Measure], attr: str) -> float:
     return statistics.median(getattr(m, attr) if attr != "rows_per_s" else m.rows_per_s for m in ms)
 
@@ -139,6 +175,7 @@ def main() -> int:
     ap.add_argument("--big", action="store_true", help="also ingest a file larger than --big-bytes")
     ap.add_argument("--big-bytes", default="4.2GiB")
     ap.add_argument("--stages", action="store_true", help="also time each ingest stage in-process (one run)")
+    ap.add_argument("--statements", action="store_true", help="also time each SQL statement of one ingest")
     ap.add_argument("--json", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
 
@@ -155,34 +192,41 @@ def main() -> int:
         print(f"generated {gen.rows:,} rows, {fmt_gib(gen.trade_bytes)} in {time.perf_counter() - t0:.1f} s "
               f"({gen.rows / gen.seconds / 1e6:.2f} M rows/s): {csv_path}")
 
-        bare, settle = [], []
-        for i in range(args.repeats):
-            bare.append(bare_load(csv_path, workdir, gen.rows))
-            settle.append(settle_ingest(csv_path, workdir, gen.rows))
-            b, s = bare[-1], settle[-1]
-            print(f"  run {i + 1}: bare {b.seconds:6.1f} s {fmt_gib(b.peak_rss)} | "
-                  f"settle {s.seconds:6.1f} s {fmt_gib(s.peak_rss)} exit {s.exit_code} | ratio {s.seconds / b.seconds:.2f}")
-        ok &= all(m.exit_code == 0 for m in bare + settle)
-        ratio = median(settle, "seconds") / median(bare, "seconds")
-        results["bare"] = {k: median(bare, k) for k in ("seconds", "peak_rss", "rows_per_s")}
-        results["settle"] = {k: median(settle, k) for k in ("seconds", "peak_rss", "rows_per_s")}
-        results["ratio"] = ratio
-        results["runs"] = [asdict(m) for m in bare + settle]
-        print(f"\nmedians of {args.repeats} ({gen.rows:,} rows, {fmt_gib(gen.trade_bytes)}):")
-        print(f"  {'':14} {'wall s':>8} {'rows/s':>12} {'peak RSS':>10}")
-        for name, ms in (("bare read_csv", bare), ("settle ingest", settle)):
-            print(f"  {name:14} {median(ms, 'seconds'):8.1f} {median(ms, 'rows_per_s'):12,.0f} "
-                  f"{fmt_gib(median(ms, 'peak_rss')):>10}")
-        rss = max(m.peak_rss for m in settle)
-        print(f"  ratio settle/bare = {ratio:.2f} (target <= {TARGET_RATIO}) "
-              f"{'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
-        print(f"  max peak RSS of settle ingest = {fmt_gib(rss)} (target < 4 GiB) {'OK' if rss < TARGET_RSS else 'MISSED'}")
-        ok &= ratio <= TARGET_RATIO and rss < TARGET_RSS
+        if args.repeats > 0:
+            bare, settle = [], []
+            for i in range(args.repeats):
+                bare.append(bare_load(csv_path, workdir, gen.rows))
+                settle.append(settle_ingest(csv_path, workdir, gen.rows))
+                b, s = bare[-1], settle[-1]
+                print(f"  run {i + 1}: bare {b.seconds:6.1f} s {fmt_gib(b.peak_rss)} | "
+                      f"settle {s.seconds:6.1f} s {fmt_gib(s.peak_rss)} exit {s.exit_code} | ratio {s.seconds / b.seconds:.2f}")
+            ok &= all(m.exit_code == 0 for m in bare + settle)
+            ratio = median(settle, "seconds") / median(bare, "seconds")
+            results["bare"] = {k: median(bare, k) for k in ("seconds", "peak_rss", "rows_per_s")}
+            results["settle"] = {k: median(settle, k) for k in ("seconds", "peak_rss", "rows_per_s")}
+            results["ratio"] = ratio
+            results["runs"] = [asdict(m) for m in bare + settle]
+            print(f"\nmedians of {args.repeats} ({gen.rows:,} rows, {fmt_gib(gen.trade_bytes)}):")
+            print(f"  {'':14} {'wall s':>8} {'rows/s':>12} {'peak RSS':>10}")
+            for name, ms in (("bare read_csv", bare), ("settle ingest", settle)):
+                print(f"  {name:14} {median(ms, 'seconds'):8.1f} {median(ms, 'rows_per_s'):12,.0f} "
+                      f"{fmt_gib(median(ms, 'peak_rss')):>10}")
+            rss = max(m.peak_rss for m in settle)
+            print(f"  ratio settle/bare = {ratio:.2f} (target <= {TARGET_RATIO}) "
+                  f"{'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
+            print(f"  max peak RSS of settle ingest = {fmt_gib(rss)} (target < 4 GiB) {'OK' if rss < TARGET_RSS else 'MISSED'}")
+            ok &= ratio <= TARGET_RATIO and rss < TARGET_RSS
 
         if args.stages:
             stages = ingest_stages(csv_path, workdir)
             results["stages"] = stages
             print("  ingest stages (in-process, one run): " + ", ".join(f"{n} {s:.1f} s" for n, s in stages))
+        if args.statements:
+            slowest = ingest_statements(csv_path, workdir)
+            results["statements"] = slowest
+            print("  slowest ingest statements (in-process, one run):")
+            for seconds, sql in slowest:
+                print(f"    {seconds:6.1f} s  {sql}")
         shutil.rmtree(data, ignore_errors=True)
 
         if args.big:
