@@ -182,3 +182,53 @@ def test_everything_loads_with_zero_rejected_rows(tmp_path):
             "SELECT local_date FROM trades WHERE trade_id = 'XH-2023-0006'").fetchall() == [(date(2024, 1, 1),)]
     finally:
         con.close()
+
+
+def _load_sample(con, trade_files: list[str]) -> None:
+    from settlement import registry
+
+    for kind, (name, _) in REGISTRIES.items():
+        assert registry.load_registry(con, kind, SAMPLE / name, loaded_by="test").status == "loaded"
+    for name in trade_files:
+        assert ingest_report_status(con, name) == "stored"
+
+
+def ingest_report_status(con, name: str) -> str:
+    from settlement import ingest
+
+    return ingest.ingest_file(con, SAMPLE / name, file_name=name, uploaded_by="test").status
+
+
+def test_settling_the_sample_gives_the_readme_payouts_and_the_late_refund_adjusts_2024(tmp_path):
+    """End to end against the hand-worked expected/payouts.csv (README "Expected payouts")."""
+    run = pytest.importorskip("settlement.run")
+    from ledgers import ledger
+    from settlement import store
+    from settlement.params import load_params
+
+    params = load_params()
+    db = tmp_path / "sample.duckdb"
+    store.init(db)
+    con = store.open_store(db)
+    try:
+        # Without the second Xihu file: YH-WEATHER 2024 base 5 × 20,000.00 = 100,000.00 → 10 % = 10,000.00.
+        _load_sample(con, TRADE_FILES[:-1])
+        run.settle_all(con, params=params)
+        before = {(r[0], r[1], r[2], r[3]): r[4] for r in csv.reader(
+            ledger.payouts_csv(ledger.payouts(con)).splitlines()[1:])}
+        owner_o11 = "913301059554165438"
+        assert before[("2024", "6", owner_o11, "YH-WEATHER")] == "10000.00"
+
+        # The late refund (2025-01-15, 5,000.00 of a 2024-12-20 sale) belongs to 2024 (P9): 95,000.00 → 9,500.00,
+        # appended as an adjustment of −500.00 to 2024 (P13).
+        name = TRADE_FILES[-1]
+        assert ingest_report_status(con, name) == "stored"
+        results = {r.year: r for r in run.settle_all(con, params=params)}
+        weather = [e for e in results[2024].appended if e.dataset_id == "YH-WEATHER"]
+        assert [(e.kind, e.amount) for e in weather] == [("adjustment", Decimal("-500.00"))]
+
+        produced = ledger.payouts_csv(ledger.payouts(con))
+        expected = (SAMPLE / "expected" / "payouts.csv").read_text(encoding="utf-8")
+        assert produced.splitlines() == expected.splitlines()
+    finally:
+        con.close()
