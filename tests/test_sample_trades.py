@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from stdnum.cn import uscc
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_trades"
@@ -159,9 +158,7 @@ def test_expected_payouts_file_follows_the_payouts_csv_contract():
 
 
 def test_everything_loads_with_zero_rejected_rows(tmp_path):
-    ingest = pytest.importorskip("settlement.ingest")
-    registry = pytest.importorskip("settlement.registry")
-    from settlement import store
+    from settlement import ingest, registry, store
 
     db = tmp_path / "sample.duckdb"
     store.init(db)
@@ -201,9 +198,8 @@ def ingest_report_status(con, name: str) -> str:
 
 def test_settling_the_sample_gives_the_readme_payouts_and_the_late_refund_adjusts_2024(tmp_path):
     """End to end against the hand-worked expected/payouts.csv (README "Expected payouts")."""
-    run = pytest.importorskip("settlement.run")
     from ledgers import ledger
-    from settlement import store
+    from settlement import run, store
     from settlement.params import load_params
 
     params = load_params()
