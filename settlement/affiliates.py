@@ -317,9 +317,32 @@ class _LocalGraph:
                 self.outright[r.a].append((r.b, r))
                 self.outright[r.b].append((r.a, r))
         self._reach: dict[str, dict[str, str | None]] = {}
+        self.on: dt.date | None = None
+        self.dated = False  # False: the records given are exactly the active set
+
+    def at(self, on: dt.date) -> _LocalGraph:
+        """A view of the same records keeping only those active on ``on`` (P5); shares the indexes."""
+        view = object.__new__(_LocalGraph)
+        view.__dict__.update(self.__dict__)
+        view._reach, view.on, view.dated = {}, on, True
+        return view
+
+    def _live(self, recs):
+        return recs if not self.dated else [r for r in recs if r.active(self.on)]
 
     def direct(self, y: str, c: str) -> Decimal:
-        return sum((r.share for r in self.eq_out.get(y, {}).get(c, ())), Decimal(0))
+        return sum((r.share for r in self._live(self.eq_out.get(y, {}).get(c, ()))), Decimal(0))
+
+    def edge_phrases(self, u: str, v: str) -> tuple[list[str], list[_Rec]]:
+        """Why u and v are adjacent in the P7 graph: an outright record, else a holding either way."""
+        for other, r in self.outright.get(u, ()):
+            if other == v and self._live([r]):
+                return [_plain(r)], [r]
+        if self.holds(u, v):
+            return self.explain_holding(u, v)
+        if self.holds(v, u):
+            return self.explain_holding(v, u)
+        raise AssertionError(f"no P7 edge between {u} and {v} on {self.on}")  # engine/explainer mismatch
 
     def reach(self, x: str) -> dict[str, str | None]:
         """{x} u Ctrl(x) in BFS order, each with its predecessor on a shortest strong path (P6)."""
@@ -337,7 +360,8 @@ class _LocalGraph:
 
     def contributions(self, x: str, c: str) -> list[tuple[str, Decimal]]:
         """(y, direct(y, c)) over y in {x} u Ctrl(x), y != c, x first then BFS order (P6 eff terms)."""
-        return [(y, self.direct(y, c)) for y in self.reach(x) if y != c and c in self.eq_out.get(y, {})]
+        found = [(y, self.direct(y, c)) for y in self.reach(x) if y != c and c in self.eq_out.get(y, {})]
+        return [(y, d) for y, d in found if d > 0]
 
     def holds(self, x: str, c: str) -> bool:
         return x != c and sum((d for _, d in self.contributions(x, c)), Decimal(0)) >= self.threshold
@@ -346,7 +370,8 @@ class _LocalGraph:
         """P7 neighbours of v with the edge that makes them one: ('rec', r) or ('holds', x, c)."""
         found: dict[str, tuple] = {}
         for other, r in self.outright.get(v, ()):
-            found.setdefault(other, ("rec", r))
+            if self._live([r]):
+                found.setdefault(other, ("rec", r))
         for y in self.reach(v):
             for c in self.eq_out.get(y, {}):
                 if c not in found and self.holds(v, c):
@@ -388,7 +413,7 @@ class _LocalGraph:
         return None
 
     def _pair_phrase(self, u: str, c: str) -> tuple[str, list[_Rec]]:
-        recs = self.eq_out[u][c]
+        recs = self._live(self.eq_out[u][c])
         if len(recs) == 1:
             return f"{u} holds {pct(recs[0].share)} of {c} {_cite(recs[0])}", recs
         parts = " + ".join(f"{pct(r.share)} {_cite(r)}" for r in recs)
@@ -590,77 +615,72 @@ def explain_relation(
 def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity_threshold: Decimal) -> pl.DataFrame:
     """``pairs`` (a_id, b_id, on_date) with a column ``path``: the explanation text of each pair.
 
-    Related pairs found in ``affiliate_day_groups`` (built for the current affiliation set) are explained
-    inside their day group only: one small graph per (group, date). Others fall back to a full
-    ``explain_relation`` context, built once per distinct date.
+    Built for many distinct pairs: per year, the P7 edges with their day intervals are computed once by
+    the set-based engine; per date, a shortest path from each distinct a_id is found by one
+    breadth-first search over the edges active that day (scipy, C speed); only the edges on the
+    returned paths are explained in Python (records indexed once, filtered by date). Pairs that are
+    not related on their date get the full ``explain_relation`` text (nearest records), one context per
+    date.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
     threshold = Decimal(equity_threshold)
     distinct = pairs.select("a_id", "b_id", pl.col("on_date").cast(pl.Date)).unique()
     texts: dict[tuple[str, str, dt.date], str] = {}
-    load_id = current_affiliation_load(con)
-    if distinct.height and load_id is not None:
-        con.register("_explain_pairs", distinct)
-        try:
-            keyed = _frame(
-                con,
-                """
-                SELECT p.a_id, p.b_id, p.on_date, ga.group_id
-                FROM _explain_pairs p
-                JOIN affiliate_day_groups ga ON ga.party_id = p.a_id AND ga.year = year(p.on_date)
-                     AND p.on_date BETWEEN ga.day_from AND ga.day_to AND ga.affiliation_load_id = $load
-                JOIN affiliate_day_groups gb ON gb.party_id = p.b_id AND gb.year = year(p.on_date)
-                     AND p.on_date BETWEEN gb.day_from AND gb.day_to AND gb.affiliation_load_id = $load
-                WHERE ga.group_id = gb.group_id AND p.a_id <> p.b_id
-                """,
-                {"load": load_id},
-            )
-            con.register("_explain_keys", keyed.select("group_id", "on_date").unique())
-            members = _frame(
-                con,
-                """
-                SELECT k.group_id, k.on_date, m.party_id
-                FROM _explain_keys k JOIN affiliate_day_groups m ON m.group_id = k.group_id
-                     AND m.year = year(k.on_date) AND k.on_date BETWEEN m.day_from AND m.day_to
-                     AND m.affiliation_load_id = $load
-                """,
-                {"load": load_id},
-            )
-            con.register("_explain_members", members)
-            records = _frame(
-                con,
-                """
-                SELECT ma.group_id, ma.on_date, r.record_id, r.row_number, r.a_id, r.b_id, r.relation, r.share,
-                       r.valid_from, r.valid_to, r.exempt
-                FROM affiliations r
-                JOIN _explain_members ma ON ma.party_id = r.a_id
-                JOIN _explain_members mb ON mb.party_id = r.b_id AND mb.group_id = ma.group_id
-                     AND mb.on_date = ma.on_date
-                WHERE NOT r.exempt AND coalesce(r.valid_from, ma.on_date) <= ma.on_date
-                      AND coalesce(r.valid_to, ma.on_date) >= ma.on_date
-                ORDER BY r.record_id
-                """,
-            )
-        finally:
-            for name in ("_explain_pairs", "_explain_keys", "_explain_members"):
-                try:
-                    con.unregister(name)
-                except Exception:  # noqa: BLE001 - not registered when an earlier step failed
-                    pass
-        by_key: dict[tuple[str, dt.date], list[_Rec]] = defaultdict(list)
-        for (group, on), part in records.group_by("group_id", "on_date"):
-            by_key[(group, on)] = _recs(part)
-        for (a, b, on, group) in keyed.iter_rows():
-            found = _LocalGraph(by_key.get((group, on), []), threshold).explain_path(a, b)
-            if found is not None:
-                texts[(a, b, on)] = _related_text(a, b, on, found[0])
+    everything = _all_records(con)
+    live = everything.filter(~pl.col("exempt"))
+    index: _LocalGraph | None = None
+    for (year,), part in distinct.with_columns(pl.col("on_date").dt.year().alias("y")).group_by("y"):
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        recs = live.filter(
+            (pl.col("valid_from").is_null() | (pl.col("valid_from") <= last))
+            & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= first))
+        )
+        if recs.height == 0:
+            continue
+        frame = recs.select(
+            "a_id", "b_id", (pl.col("relation") == "equity").alias("is_equity"),
+            (pl.col("share").fill_null(0) * 10**10).cast(pl.Int64).alias("share"),
+            pl.max_horizontal(pl.col("valid_from").fill_null(first), pl.lit(first)).alias("vf"),
+            pl.min_horizontal(pl.col("valid_to").fill_null(last), pl.lit(last)).alias("vt"),
+        )
+        enc = _encode(frame)
+        edges = p7_edges(enc.eq, enc.ne, _day(first), _day(last), share_units(threshold))
+        n = enc.parties.len()
+        node = {p: i for i, p in enumerate(enc.parties.to_list())}
+        eu, ev = edges["u"].to_numpy(), edges["v"].to_numpy()
+        es, ee = edges["s"].to_numpy(), edges["e"].to_numpy()
+        if index is None:
+            index = _LocalGraph(_recs(live), threshold)
+        parties = enc.parties
+        for (on,), day_pairs in part.group_by("on_date"):
+            d = _day(on)
+            m = (es <= d) & (ee >= d)
+            graph = coo_matrix((np.ones(int(m.sum()), dtype=np.int8), (eu[m], ev[m])), shape=(n, n)).tocsr()
+            view = index.at(on)
+            for (a,), targets in day_pairs.group_by("a_id"):
+                if a not in node:
+                    continue
+                _, pred = breadth_first_order(graph, node[a], directed=False, return_predecessors=True)
+                for b in targets["b_id"].to_list():
+                    j = node.get(b)
+                    if j is None or a == b or pred[j] < 0:
+                        continue
+                    path = [j]
+                    while path[-1] != node[a]:
+                        path.append(int(pred[path[-1]]))
+                    names = parties.gather(path[::-1]).to_list()
+                    phrases: list[str] = []
+                    for u, v in zip(names, names[1:]):
+                        phrases.extend(view.edge_phrases(u, v)[0])
+                    texts[(a, b, on)] = _related_text(a, b, on, phrases)
     missing = [k for k in distinct.iter_rows() if k not in texts]
-    if missing:
-        everything = _all_records(con)
-        for on in sorted({k[2] for k in missing}):
-            ctx = _DateContext(con, on, threshold, everything)
-            for a, b, d in missing:
-                if d == on:
-                    texts[(a, b, d)] = ctx.explain(a, b).text
+    for on in sorted({k[2] for k in missing}):
+        ctx = _DateContext(con, on, threshold, everything)
+        for a, b, d in missing:
+            if d == on:
+                texts[(a, b, d)] = ctx.explain(a, b).text
     lookup = pl.DataFrame(
         [(a, b, d, t) for (a, b, d), t in texts.items()],
         schema={"a_id": pl.String, "b_id": pl.String, "on_date": pl.Date, "path": pl.String},

@@ -306,7 +306,7 @@ def test_explain_unknown_parties(con) -> None:
     assert e.text.endswith("No affiliation record links them, even through other parties.")
 
 
-def test_explain_pairs_uses_day_groups_and_falls_back(con) -> None:
+def test_explain_pairs_related_and_not(con) -> None:
     load_set(con, [(12, "A", "M", "equity", "0.30", D(2024, 1, 1), None, False),
                    (13, "M", "B", "equity", "0.10", None, None, False),
                    (14, "A", "B", "equity", "0.20", None, None, False)])
@@ -327,7 +327,7 @@ def test_explain_pairs_uses_day_groups_and_falls_back(con) -> None:
         "M holds 10% of B (record 13); A holds 20% of B directly (record 14); "
         "effective holding 20% + 10% = 30% ≥ 25% (P6)."
     )
-    # 2023 has no cached day groups: the fallback explains it from the records (record 12 not yet valid).
+    # On 2023-12-01 record 12 is not yet valid: not related, explained with the nearest records.
     assert texts[1].startswith("A and B are not related on 2023-12-01 (P7)")
 
 

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from settlement import store
-from settlement.affiliates import build_year_groups
+import polars as pl
+
+from settlement.affiliates import build_year_groups, explain_pairs
 from tests.test_affiliates_support import load_set
 
 THRESHOLD = Decimal("0.25")
@@ -133,3 +135,13 @@ def test_groups_equal_brute_force_closure(records) -> None:
         assert set(stored) == set(expected_year)
         for p in expected_year:
             assert stored[p] == expected.get(p, p), (day, p)
+    # Explanations agree with the day groups: every related pair gets a path, every other pair a refusal.
+    parties = sorted(expected_year)
+    probe = [(a, b, d) for a in parties for b in parties if a < b for d in (DAYS[0], DAYS[5], DAYS[11])]
+    if probe:
+        frame = pl.DataFrame(probe, schema={"a_id": pl.String, "b_id": pl.String, "on_date": pl.Date}, orient="row")
+        out = explain_pairs(con, frame, equity_threshold=THRESHOLD)
+        for a, b, d, text in out.iter_rows():
+            stored = {p: g for p, f, t, g in rows if f <= d <= t}
+            related = stored[a] == stored[b]
+            assert text.startswith(f"{a} and {b} are {'related' if related else 'not related'} on {d}"), text
