@@ -317,6 +317,7 @@ class _LocalGraph:
                 self.outright[r.a].append((r.b, r))
                 self.outright[r.b].append((r.a, r))
         self._reach: dict[str, dict[str, str | None]] = {}
+        self._strong_candidates: dict[str, list[str]] = {}  # shared by dated views (an upper bound)
         self.on: dt.date | None = None
         self.dated = False  # False: the records given are exactly the active set
 
@@ -338,11 +339,25 @@ class _LocalGraph:
         for other, r in self.outright.get(u, ()):
             if other == v and self._live([r]):
                 return [_plain(r)], [r]
+        for x, c in ((u, v), (v, u)):  # a direct holding needs no Ctrl(x) walk
+            if self.direct(x, c) >= self.threshold:
+                return self.explain_holding(x, c)
         if self.holds(u, v):
             return self.explain_holding(u, v)
         if self.holds(v, u):
             return self.explain_holding(v, u)
         raise AssertionError(f"no P7 edge between {u} and {v} on {self.on}")  # engine/explainer mismatch
+
+    def _candidates(self, y: str) -> list[str]:
+        """Targets c that y could hold >= threshold on some date: all of y's records into c summed."""
+        found = self._strong_candidates.get(y)
+        if found is None:
+            found = sorted(
+                c for c, recs in self.eq_out.get(y, {}).items()
+                if sum((r.share for r in recs), Decimal(0)) >= self.threshold
+            )
+            self._strong_candidates[y] = found
+        return found
 
     def reach(self, x: str) -> dict[str, str | None]:
         """{x} u Ctrl(x) in BFS order, each with its predecessor on a shortest strong path (P6)."""
@@ -351,7 +366,7 @@ class _LocalGraph:
             queue = deque([x])
             while queue:
                 y = queue.popleft()
-                for c in sorted(self.eq_out.get(y, {})):
+                for c in self._candidates(y):
                     if c not in pred and self.direct(y, c) >= self.threshold:
                         pred[c] = y
                         queue.append(c)
@@ -631,7 +646,11 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
     everything = _all_records(con)
     live = everything.filter(~pl.col("exempt"))
     index: _LocalGraph | None = None
-    for (year,), part in distinct.with_columns(pl.col("on_date").dt.year().alias("y")).group_by("y"):
+    # year -> date -> a -> [b]: plain dicts (polars group iteration costs a gather per group)
+    plan: dict[int, dict[dt.date, dict[str, list[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for a, b, on in distinct.iter_rows():
+        plan[on.year][on][a].append(b)
+    for year, by_date in sorted(plan.items()):
         first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
         recs = live.filter(
             (pl.col("valid_from").is_null() | (pl.col("valid_from") <= last))
@@ -653,24 +672,24 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
         es, ee = edges["s"].to_numpy(), edges["e"].to_numpy()
         if index is None:
             index = _LocalGraph(_recs(live), threshold)
-        parties = enc.parties
-        for (on,), day_pairs in part.group_by("on_date"):
+        parties = enc.parties.to_list()
+        for on, by_source in sorted(by_date.items()):
             d = _day(on)
             m = (es <= d) & (ee >= d)
             graph = coo_matrix((np.ones(int(m.sum()), dtype=np.int8), (eu[m], ev[m])), shape=(n, n)).tocsr()
             view = index.at(on)
-            for (a,), targets in day_pairs.group_by("a_id"):
+            for a, targets in sorted(by_source.items()):
                 if a not in node:
                     continue
                 _, pred = breadth_first_order(graph, node[a], directed=False, return_predecessors=True)
-                for b in targets["b_id"].to_list():
+                for b in targets:
                     j = node.get(b)
                     if j is None or a == b or pred[j] < 0:
                         continue
                     path = [j]
                     while path[-1] != node[a]:
                         path.append(int(pred[path[-1]]))
-                    names = parties.gather(path[::-1]).to_list()
+                    names = [parties[i] for i in reversed(path)]
                     phrases: list[str] = []
                     for u, v in zip(names, names[1:]):
                         phrases.extend(view.edge_phrases(u, v)[0])
