@@ -93,11 +93,10 @@ def _encode(records: pl.DataFrame) -> _Encoded:
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    try:
-        con.execute("BEGIN TRANSACTION")
-    except duckdb.TransactionException:
-        return True  # the caller's transaction: let the caller commit
-    return False
+    """True inside the caller's explicit transaction. Probing with BEGIN would abort that transaction on
+    failure, so compare two transaction ids instead: in autocommit mode every statement gets a new one."""
+    first = store.scalar(con, "SELECT txid_current()")
+    return store.scalar(con, "SELECT txid_current()") == first
 
 
 def build_year_groups(
@@ -130,6 +129,8 @@ def build_year_groups(
         if records.height:
             groups, days = _resolve_year(records, year, first, last, threshold, load_id)
     own = not _in_transaction(con)
+    if own:
+        con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM affiliate_groups WHERE year = ?", [year])
         con.execute("DELETE FROM affiliate_day_groups WHERE year = ?", [year])

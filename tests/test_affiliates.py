@@ -387,3 +387,15 @@ def test_cli_explain(tmp_path) -> None:
     assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
     outside = runner.invoke(app, ["affiliates", "explain", "A", "B", "--on", "2022-01-01", "--db", str(db)])
     assert outside.exit_code == 1 and "not in force" in outside.output
+
+
+def test_build_inside_the_callers_transaction(con) -> None:
+    # Settlement may call build_year_groups inside its own transaction: it must neither commit nor abort it.
+    load_set(con, [(1, "A", "B", "control", None, None, None, False)])
+    con.execute("BEGIN TRANSACTION")
+    build(con)
+    con.execute("CREATE TABLE marker AS SELECT 1 AS x")
+    con.execute("ROLLBACK")
+    assert con.execute("SELECT count(*) FROM affiliate_groups").fetchall() == [(0,)]
+    build(con)  # autocommit: its own transaction
+    assert year_groups(con, 2024) == {"A": "A", "B": "A"}
