@@ -9,14 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import duckdb
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.auth import current_token, forbid, require
 from api.errors import ApiError, responses
 from api.models import HealthOut, PayoutsOut, RunOut, VerifyOut
 from api.state import db_cursor, get_state
 from ledgers import ledger
-from settlement import store
 from settlement.params import load_params
 from settlement.tokens import TokenInfo
 
@@ -29,7 +28,8 @@ Year = Path(..., ge=1900, le=2999, description="Settlement year (calendar year o
 @router.get("/healthz", tags=["health"], summary="Liveness and schema version (no token needed)",
             response_model=HealthOut)
 def healthz(con: duckdb.DuckDBPyConnection = Depends(db_cursor)) -> HealthOut:
-    return HealthOut(status="ok", schema_version=store.schema_version(con))
+    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    return HealthOut(status="ok", schema_version=version)
 
 
 @router.get(
@@ -42,19 +42,49 @@ def healthz(con: duckdb.DuckDBPyConnection = Depends(db_cursor)) -> HealthOut:
     ),
 )
 def get_payouts(
+    request: Request,
     year: int | None = Query(None, ge=1900, le=2999, description="Only this year", examples=[2024]),
     token: TokenInfo = Depends(current_token),
     con: duckdb.DuckDBPyConnection = Depends(db_cursor),
-) -> PayoutsOut:
-    df = ledger.payouts(con, year)
-    if token.role == "regulator":
-        scope = "all"
-    else:
-        df = df.filter(df["beneficiary_id"] == token.scope_id)
-        scope = f"{token.role} {token.scope_id}"
-    rows = ledger.payouts_records(df)
-    total = sum((Decimal(r["amount"]) for r in rows), Decimal("0.00"))
-    return PayoutsOut(year=year, scope=scope, total=ledger.format_amount(total), payouts=rows)
+) -> Response:
+    beneficiary = None if token.role == "regulator" else token.scope_id
+    # The ledger is append-only (P13): its entry count names its state, so a cached answer for the same
+    # count, year and scope is exact. Saves the query and the JSON rendering on repeated reads.
+    version = con.execute("SELECT count(*) FROM ledger_entries").fetchall()[0][0]
+    cache = get_state(request).payouts_cache
+    key = (version, year, beneficiary)
+    body = cache.get(key)
+    if body is None:
+        if beneficiary is None:
+            rows = ledger.payouts_records(ledger.payouts(con, year))
+            scope = "all"
+        else:
+            rows = scoped_payouts(con, year, beneficiary)
+            scope = f"{token.role} {beneficiary}"
+        total = sum((Decimal(r["amount"]) for r in rows), Decimal("0.00"))
+        body = PayoutsOut(year=year, scope=scope, total=ledger.format_amount(total), payouts=rows).model_dump_json()
+        cache.put(key, body)
+    return Response(content=body, media_type="application/json")
+
+
+def scoped_payouts(con: duckdb.DuckDBPyConnection, year: int | None, beneficiary_id: str) -> list[dict]:
+    """``ledger.payouts`` restricted to one beneficiary, with the filter inside the query: 1.3 ms instead of
+    9.8 ms for all 20,000 keys then a filter (bench/bench_api.py). Same rule: Σ entries per key, non-zero,
+    sorted by year, clause, beneficiary_id, dataset_id (CONTRACT "settle payouts").
+    TODO(ledger owner): a ``beneficiary_id`` parameter on ``ledger.payouts`` would make this a plain call."""
+    rows = con.execute(
+        """
+        SELECT year, clause, beneficiary_id, dataset_id, CAST(sum(amount) AS DECIMAL(18,2)) AS amount
+        FROM ledger_entries
+        WHERE beneficiary_id = $beneficiary AND ($year IS NULL OR year = $year)
+        GROUP BY year, clause, beneficiary_id, dataset_id
+        HAVING sum(amount) <> 0
+        ORDER BY year, clause, beneficiary_id, dataset_id
+        """,
+        dict(year=year, beneficiary=beneficiary_id),
+    ).fetchall()
+    return [{"year": int(y), "clause": int(c), "beneficiary_id": b, "dataset_id": d or "",
+             "amount": ledger.format_amount(a)} for y, c, b, d, a in rows]
 
 
 def _entry_json(e: ledger.Entry) -> dict:

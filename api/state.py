@@ -8,10 +8,10 @@ other only where DuckDB itself serialises a commit. Must not import the routes.
 
 from __future__ import annotations
 
-import itertools
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import AsyncIterator
 
 import duckdb
 from fastapi import Request
@@ -20,11 +20,36 @@ from api.settings import Settings
 from api.sql_guard import SqlSandbox
 
 
+class LruCache:
+    """A small thread-safe LRU map (answers keyed by a state version, so entries never go stale)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._data: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
 @dataclass
 class ApiState:
     settings: Settings
     writer: duckdb.DuckDBPyConnection
     sandbox: SqlSandbox
+    payouts_cache: LruCache = field(default_factory=LruCache)
+    token_table: "TokenTable" = field(default_factory=lambda: _token_table())
     _generation: int = 0
     _gen_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,12 +70,19 @@ class ApiState:
         self.writer.close()
 
 
+def _token_table():
+    from api.auth import TokenTable  # auth imports this module for get_state
+
+    return TokenTable()
+
+
 def get_state(request: Request) -> ApiState:
     return request.app.state.api
 
 
-def db_cursor(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
-    """FastAPI dependency: a fresh cursor for this request, closed after it."""
+async def db_cursor(request: Request) -> AsyncIterator[duckdb.DuckDBPyConnection]:
+    """FastAPI dependency: a fresh cursor for this request, closed after it (opening one costs ~0.1 ms:
+    done inline rather than on a thread-pool hop)."""
     cur = get_state(request).cursor()
     try:
         yield cur

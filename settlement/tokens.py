@@ -134,6 +134,12 @@ def revoke_token(con: duckdb.DuckDBPyConnection, token_id: str, *, by: str) -> T
     return get_token(con, token_id)
 
 
+def live_tokens(con: duckdb.DuckDBPyConnection) -> dict[str, TokenInfo]:
+    """Every live token by its SHA-256 (the API keeps this small map in memory)."""
+    rows = con.execute(f"SELECT token_sha256, {_COLUMNS} FROM api_tokens WHERE revoked_at IS NULL").fetchall()
+    return {r[0]: _info(r[1:]) for r in rows}
+
+
 def authenticate(con: duckdb.DuckDBPyConnection, token: str) -> TokenInfo | None:
     """The live token whose hash matches, else None (unknown or revoked: the API answers 401)."""
     if not token:

@@ -58,6 +58,18 @@ def test_missing_unknown_and_revoked_tokens_get_401(api: ApiEnv, method: str, pa
     assert_error(call(path, headers={"Authorization": "Basic abc"}), 401, "unauthorized")
 
 
+def test_a_token_revoked_while_serving_is_refused_within_the_reload_interval(api: ApiEnv):
+    from settlement import tokens
+
+    assert api.client.get("/v1/payouts", headers=A(api.owner_a)).status_code == 200
+    cur = api.state.cursor()
+    info = tokens.authenticate(cur, api.owner_a)
+    tokens.revoke_token(cur, info.token_id, by="test")
+    cur.close()
+    api.state.token_table.ttl_s = 0  # the server reloads its token table at most every second; now at once
+    assert_error(api.client.get("/v1/payouts", headers=A(api.owner_a)), 401, "unauthorized", "unknown or revoked")
+
+
 def test_sql_without_token_is_401(api: ApiEnv):
     assert_error(api.client.post("/v1/sql", json={"sql": "SELECT 1"}), 401, "unauthorized")
 
@@ -238,6 +250,15 @@ def test_payouts_by_role(api: ApiEnv):
     # cross-tenant: B's owner and B's operator see nothing of A
     assert [p["beneficiary_id"] for p in api.client.get("/v1/payouts", headers=A(api.owner_b)).json()["payouts"]] == [OWNER_B]
     assert api.client.get("/v1/payouts", headers=A(api.operator_b)).json()["payouts"] == []
+
+
+def test_payouts_answer_follows_the_ledger_through_its_cache(api: ApiEnv):
+    seed_ledger(api)
+    first = api.client.get("/v1/payouts", params={"year": 2025}, headers=A(api.owner_a)).json()
+    assert [p["amount"] for p in first["payouts"]] == ["7.10"]
+    append_ledger(api, 2025, [(6, OWNER_A, "DS-A1", "9.99")])  # adjustment +2.89 appended
+    again = api.client.get("/v1/payouts", params={"year": 2025}, headers=A(api.owner_a)).json()
+    assert [p["amount"] for p in again["payouts"]] == ["9.99"] and again["total"] == "9.99"
 
 
 def test_payouts_year_validation_is_422_envelope(api: ApiEnv):

@@ -86,6 +86,7 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="token id from `s
 def serve(
     host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="log every request")] = True,
     db: DbOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs). One process owns the database; requests run on a thread pool."""
@@ -99,4 +100,4 @@ def serve(
         fail(f"no database at {path}: run `settle init --db {path}` first")
     settings = Settings(db=path)
     # One worker process: DuckDB admits a single writing process (see docs/architecture.md "HTTP API").
-    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="info", access_log=access_log)
