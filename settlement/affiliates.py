@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import duckdb
-import networkx as nx
 import numpy as np
 import polars as pl
+
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from settlement import store
 from settlement.affiliates_core import (
@@ -382,52 +384,6 @@ class _LocalGraph:
     def holds(self, x: str, c: str) -> bool:
         return x != c and sum((d for _, d in self.contributions(x, c)), Decimal(0)) >= self.threshold
 
-    def neighbours(self, v: str) -> list[tuple[str, tuple]]:
-        """P7 neighbours of v with the edge that makes them one: ('rec', r) or ('holds', x, c)."""
-        found: dict[str, tuple] = {}
-        for other, r in self.outright.get(v, ()):
-            if self._live([r]):
-                found.setdefault(other, ("rec", r))
-        for y in self.reach(v):
-            for c in self.eq_out.get(y, {}):
-                if c not in found and self.holds(v, c):
-                    found[c] = ("holds", v, c)
-        # Holders of v: parties whose {x} u Ctrl(x) contains a direct holder of v.
-        ancestors: set[str] = set()
-        queue = deque(self.eq_in.get(v, ()))
-        while queue:
-            y = queue.popleft()
-            if y in ancestors:
-                continue
-            ancestors.add(y)
-            queue.extend(p for p in self.eq_in.get(y, ()) if self.direct(p, y) >= self.threshold)
-        for x in ancestors:
-            if x not in found and self.holds(x, v):
-                found[x] = ("holds", x, v)
-        return sorted(found.items())
-
-    def path(self, a: str, b: str) -> list[tuple] | None:
-        """Edges of a shortest P7 path from a to b, or None."""
-        if a == b:
-            return []
-        parent: dict[str, tuple[str, tuple]] = {a: ("", ())}
-        queue = deque([a])
-        while queue:
-            v = queue.popleft()
-            for w, edge in self.neighbours(v):
-                if w in parent:
-                    continue
-                parent[w] = (v, edge)
-                if w == b:
-                    edges = []
-                    while w != a:
-                        v2, e2 = parent[w]
-                        edges.append(e2)
-                        w = v2
-                    return edges[::-1]
-                queue.append(w)
-        return None
-
     def _pair_phrase(self, u: str, c: str) -> tuple[str, list[_Rec]]:
         recs = self._live(self.eq_out[u][c])
         if len(recs) == 1:
@@ -477,22 +433,6 @@ class _LocalGraph:
         phrases.append(f"effective holding {sum_text} ≥ {thr} (P6)")
         return phrases, used
 
-    def explain_path(self, a: str, b: str) -> tuple[list[str], list[_Rec]] | None:
-        edges = self.path(a, b)
-        if edges is None:
-            return None
-        phrases: list[str] = []
-        used: list[_Rec] = []
-        for edge in edges:
-            if edge[0] == "rec":
-                phrases.append(_plain(edge[1]))
-                used.append(edge[1])
-            else:
-                p, r = self.explain_holding(edge[1], edge[2])
-                phrases.extend(p)
-                used.extend(r)
-        return phrases, used
-
 
 def _when(on: dt.date | None) -> str:
     return f"on {on}" if on is not None else "when every non-exempt record counts whatever its dates"
@@ -503,21 +443,29 @@ def _related_text(a: str, b: str, on: dt.date | None, phrases: list[str]) -> str
 
 
 class _DateContext:
-    """Every record of the current set, and the components of those active on one date (or on=None)."""
+    """Every record of the current set, and the P7 graph of those active on one date (or on=None).
+
+    The graph comes from the set-based engine (edges + scipy components); paths are breadth-first
+    searches over its edges; only the edges on a path are explained from records (``_LocalGraph``)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, on: dt.date | None, threshold: Decimal,
-                 records: pl.DataFrame | None = None):
+                 records: pl.DataFrame | None = None, index: _LocalGraph | None = None):
         self.on = on
         self.threshold = Decimal(threshold)
         self.records = records if records is not None else _all_records(con)
-        active = self.records.filter(~pl.col("exempt"))
+        live = self.records.filter(~pl.col("exempt"))
+        self.index = index if index is not None else _LocalGraph(_recs(live), self.threshold)
+        self.view = self.index.at(on) if on is not None else self.index
+        active = live
         if on is not None:
             active = active.filter(
                 (pl.col("valid_from").is_null() | (pl.col("valid_from") <= on))
                 & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= on))
             )
-        self.active = active
-        self.label: dict[str, str] = {}
+        self.parties: list[str] = []
+        self.node: dict[str, int] = {}
+        self.graph = None
+        self.label = np.empty(0, dtype=np.int64)
         if active.height:
             frame = active.select(
                 "a_id", "b_id", (pl.col("relation") == "equity").alias("is_equity"),
@@ -526,23 +474,30 @@ class _DateContext:
             )
             enc = _encode(frame)
             edges = p7_edges(enc.eq, enc.ne, 0, 0, share_units(self.threshold))
-            lab = components(enc.parties.len(), edges["u"].to_numpy(), edges["v"].to_numpy())
-            self.label = dict(zip(enc.parties.to_list(), enc.parties.gather(lab).to_list()))
+            n = enc.parties.len()
+            u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+            self.parties = enc.parties.to_list()
+            self.node = {p: i for i, p in enumerate(self.parties)}
+            self.label = components(n, u, v)
+            self.graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n, n)).tocsr()
 
     def group(self, party: str) -> str:
-        return self.label.get(party, party)
-
-    def members(self, group: str) -> set[str]:
-        return {p for p, g in self.label.items() if g == group}
+        i = self.node.get(party)
+        return party if i is None else self.parties[int(self.label[i])]
 
     def explain(self, a: str, b: str) -> RelationExplanation:
         if a != b and self.group(a) == self.group(b):
-            members = self.members(self.group(a))
-            recs = [r for r in _recs(self.active) if r.a in members and r.b in members]
-            found = _LocalGraph(recs, self.threshold).explain_path(a, b)
-            if found is None:  # pragma: no cover - the engine and the local graph disagree: a bug
-                raise AssertionError(f"{a} and {b} share a group but no path was found")
-            phrases, used = found
+            _, pred = breadth_first_order(self.graph, self.node[a], directed=False, return_predecessors=True)
+            path = [self.node[b]]
+            while path[-1] != self.node[a]:
+                path.append(int(pred[path[-1]]))
+            names = [self.parties[i] for i in reversed(path)]
+            phrases: list[str] = []
+            used: list[_Rec] = []
+            for u, v in zip(names, names[1:]):
+                p, r = self.view.edge_phrases(u, v)
+                phrases.extend(p)
+                used.extend(r)
             return RelationExplanation(
                 True, a, b, self.on, tuple(r.step("counts") for r in used), _related_text(a, b, self.on, phrases)
             )
@@ -576,29 +531,55 @@ class _DateContext:
         if self.group(r.a) == self.group(r.b):
             return "counts", "counts"
         # An active equity record whose ends are in different groups: its holder's effective holding is short.
-        members = self.members(self.group(r.a)) | {r.a, r.b}
-        recs = [x for x in _recs(self.active) if x.a in members and x.relation == "equity"]
-        graph = _LocalGraph(recs, self.threshold)
-        eff = sum((d for _, d in graph.contributions(r.a, r.b)), Decimal(0))
+        eff = sum((d for _, d in self.view.contributions(r.a, r.b)), Decimal(0))
         return "below threshold", f"effective holding {pct(eff)} < {pct(self.threshold)} (P6)"
 
     def _nearest_chain(self, a: str, b: str) -> list[_Rec] | None:
-        """Records on a path a..b over ALL records (exempt and inactive too) that crosses the fewest
-        records that do not count; ties broken by fewest records, then by record id."""
-        graph = nx.Graph()
-        for r in _recs(self.records):
-            counts = r.active(self.on) and self.group(r.a) == self.group(r.b)
-            weight = 1 if counts else 1000
-            old = graph.get_edge_data(r.a, r.b)
-            if old is None or (weight, r.record_id) < (old["weight"], old["rec"].record_id):
-                graph.add_edge(r.a, r.b, weight=weight, rec=r)
-        if a not in graph or b not in graph:
+        """Records on a path a..b over ALL records (exempt and inactive too) crossing the fewest records
+        that do not count (weight 1000 each, 1 for a counting record); per pair the lightest, lowest id."""
+        recs = self.records
+        if recs.height == 0:
             return None
-        try:
-            nodes = nx.dijkstra_path(graph, a, b, weight="weight")
-        except nx.NetworkXNoPath:
+        parties = pl.concat([recs["a_id"], recs["b_id"]]).unique().sort()
+        idx = {p: i for i, p in enumerate(parties.to_list())}
+        if a not in idx or b not in idx:
             return None
-        return [graph.edges[u, v]["rec"] for u, v in zip(nodes, nodes[1:])]
+        groups = pl.DataFrame({"party": parties, "g": [self.group(p) for p in parties.to_list()]})
+        on = self.on
+        active = ~pl.col("exempt")
+        if on is not None:
+            active = active & (pl.col("valid_from").is_null() | (pl.col("valid_from") <= on)) & (
+                pl.col("valid_to").is_null() | (pl.col("valid_to") >= on)
+            )
+        ids = pl.DataFrame({"party": parties, "i": pl.arange(0, parties.len(), eager=True)})
+        w = (
+            recs.select("record_id", "a_id", "b_id", active.alias("active"))
+            .join(groups.rename({"g": "ga"}), left_on="a_id", right_on="party")
+            .join(groups.rename({"g": "gb"}), left_on="b_id", right_on="party")
+            .join(ids.rename({"i": "ia"}), left_on="a_id", right_on="party")
+            .join(ids.rename({"i": "ib"}), left_on="b_id", right_on="party")
+            .select(
+                "record_id",
+                pl.min_horizontal("ia", "ib").alias("u"),
+                pl.max_horizontal("ia", "ib").alias("v"),
+                pl.when(pl.col("active") & (pl.col("ga") == pl.col("gb"))).then(1).otherwise(1000).alias("w"),
+            )
+            .sort("u", "v", "w", "record_id")
+            .unique(subset=["u", "v"], keep="first")
+        )
+        n = parties.len()
+        graph = coo_matrix((w["w"].to_numpy().astype(float), (w["u"].to_numpy(), w["v"].to_numpy())), shape=(n, n))
+        dist, pred = dijkstra(graph.tocsr(), directed=False, indices=idx[a], return_predecessors=True)
+        if not np.isfinite(dist[idx[b]]):
+            return None
+        path = [idx[b]]
+        while path[-1] != idx[a]:
+            path.append(int(pred[path[-1]]))
+        path.reverse()
+        chosen = {(u, v): rid for u, v, rid in w.select("u", "v", "record_id").iter_rows()}
+        rids = [chosen[(min(x, y), max(x, y))] for x, y in zip(path, path[1:])]
+        by_id = {r.record_id: r for r in _recs(recs.filter(pl.col("record_id").is_in(rids)))}
+        return [by_id[rid] for rid in rids]
 
 
 def _all_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -620,6 +601,21 @@ def _recs(frame: pl.DataFrame) -> list[_Rec]:
     ]
 
 
+def affiliate_graph(con: duckdb.DuckDBPyConnection, *, on: dt.date | None, equity_threshold: Decimal):
+    """The P7 graph of the records active on ``on`` (on=None: every non-exempt record) as a networkx Graph,
+    for ad-hoc analysis and notebooks; settlement itself uses the array engine (10x faster at 1M nodes).
+    Edges are a component-equivalent set: strong pairs, pass-through holdings, non-equity records."""
+    import networkx as nx
+
+    ctx = _DateContext(con, on, equity_threshold, index=_LocalGraph([], equity_threshold))
+    graph = nx.Graph()
+    graph.add_nodes_from(ctx.parties)
+    if ctx.graph is not None:
+        coo = ctx.graph.tocoo()
+        graph.add_edges_from((ctx.parties[int(u)], ctx.parties[int(v)]) for u, v in zip(coo.row, coo.col))
+    return graph
+
+
 def explain_relation(
     con: duckdb.DuckDBPyConnection, a_id: str, b_id: str, *, on: dt.date | None, equity_threshold: Decimal
 ) -> RelationExplanation:
@@ -638,9 +634,6 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
     not related on their date get the full ``explain_relation`` text (nearest records), one context per
     date.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
     threshold = Decimal(equity_threshold)
     distinct = pairs.select("a_id", "b_id", pl.col("on_date").cast(pl.Date)).unique()
     texts: dict[tuple[str, str, dt.date], str] = {}
@@ -697,7 +690,9 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
                     texts[(a, b, on)] = _related_text(a, b, on, phrases)
     missing = [k for k in distinct.iter_rows() if k not in texts]
     for on in sorted({k[2] for k in missing}):
-        ctx = _DateContext(con, on, threshold, everything)
+        if index is None:
+            index = _LocalGraph(_recs(live), threshold)
+        ctx = _DateContext(con, on, threshold, everything, index)
         for a, b, d in missing:
             if d == on:
                 texts[(a, b, d)] = ctx.explain(a, b).text

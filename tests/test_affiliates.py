@@ -110,6 +110,7 @@ def test_pass_through_fails_when_intermediary_held_at_24_percent(con) -> None:
 
 def test_chain_of_three_links(con) -> None:
     # A -30%-> B -40%-> C -25%-> D: Ctrl(A) = {B, C, D}; eff(A, D) = direct(C, D) = 25%: A holds D.
+    # Every link is itself a holding, so the explanation is the chain of three direct holdings.
     load_set(con, [(1, "A", "B", "equity", "0.30", None, None, False),
                    (2, "B", "C", "equity", "0.40", None, None, False),
                    (3, "C", "D", "equity", "0.25", None, None, False)])
@@ -117,8 +118,8 @@ def test_chain_of_three_links(con) -> None:
     assert year_groups(con, 2024) == {"A": "A", "B": "A", "C": "A", "D": "A"}
     e = explain(con, "A", "D")
     assert e.text == (
-        "A and D are related on 2024-06-01 (P7): A holds 30% of B (record 1); B holds 40% of C (record 2); "
-        "C holds 25% of D (record 3); effective holding 25% ≥ 25% (P6)."
+        "A and D are related on 2024-06-01 (P7): A holds 30% of B (record 1) ≥ 25% (P6); "
+        "B holds 40% of C (record 2) ≥ 25% (P6); C holds 25% of D (record 3) ≥ 25% (P6)."
     )
 
 
@@ -399,3 +400,23 @@ def test_build_inside_the_callers_transaction(con) -> None:
     assert con.execute("SELECT count(*) FROM affiliate_groups").fetchall() == [(0,)]
     build(con)  # autocommit: its own transaction
     assert year_groups(con, 2024) == {"A": "A", "B": "A"}
+
+
+def test_pass_through_over_a_chain_of_two_links(con) -> None:
+    # A -30%-> B -40%-> C: Ctrl(A) = {B, C}. C holds 10% of D and A 20%: eff(A, D) = 20% + 10% = 30%.
+    # B holds nothing of D itself, so its term is absent; the chain to C is cited link by link.
+    load_set(con, [(1, "A", "B", "equity", "0.30", None, None, False),
+                   (2, "B", "C", "equity", "0.40", None, None, False),
+                   (3, "C", "D", "equity", "0.10", None, None, False),
+                   (4, "A", "D", "equity", "0.20", None, None, False)])
+    build(con)
+    assert year_groups(con, 2024) == {"A": "A", "B": "A", "C": "A", "D": "A"}
+    assert explain(con, "D", "A").text == (
+        "D and A are related on 2024-06-01 (P7): A holds 30% of B (record 1); B holds 40% of C (record 2); "
+        "C holds 10% of D (record 3); A holds 20% of D directly (record 4); "
+        "effective holding 20% + 10% = 30% ≥ 25% (P6)."
+    )
+    from settlement.affiliates import affiliate_graph
+
+    g = affiliate_graph(con, on=D(2024, 6, 1), equity_threshold=THRESHOLD)
+    assert sorted(tuple(sorted(e)) for e in g.edges) == [("A", "B"), ("A", "D"), ("B", "C")]
