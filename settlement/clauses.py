@@ -280,11 +280,16 @@ FROM v ORDER BY platform_id
 """).pl()
 
 
-def _related_details(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
+def _related_details(con: duckdb.DuckDBPyConnection, yp: YearParams, path_budget: int) -> None:
     """_s_related: the path of records (P7) for each distinct related pair on its trade date.
 
     Clause 6 pair: (buyer, owner). Clause 7: the first related of (buyer, seller), (platform, buyer),
     (platform, seller). Pairs of one enterprise with itself need no path ("same enterprise").
+    Paths are built for at most ``path_budget`` distinct (a, b, date) pairs (in a_id, b_id, date order):
+    building one costs a small graph search, and a pathological affiliation set (one giant group) can
+    relate millions of distinct pairs. Beyond the budget the detail names the shared day group and the
+    command that prints the path (`settle affiliates explain A B --on D`), so every verdict stays
+    explainable on demand (P7).
     """
     con.execute("""
 CREATE OR REPLACE TEMP TABLE _s_pairs AS
@@ -299,7 +304,7 @@ SELECT DISTINCT a_id, b_id, on_date FROM (
 )
 WHERE a_id <> b_id
 """)
-    pairs = con.sql("SELECT a_id, b_id, on_date FROM _s_pairs").pl()
+    pairs = con.sql(f"SELECT a_id, b_id, on_date FROM _s_pairs ORDER BY ALL LIMIT {int(path_budget)}").pl()
     if pairs.height:
         explained = affiliates.explain_pairs(con, pairs, equity_threshold=yp.equity_threshold)
         paths = explained.select(
@@ -321,6 +326,14 @@ def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
     window = f"{yp.window_start}..{yp.window_end}" if yp.first_day else "none in this year"
     thr = yp.c6_threshold if yp.c6_threshold is not None else 0
     # Detail text per reason; RELATED_PARTY takes the record path from _s_related.
+    # Beyond the path budget (see _related_details): the group both share that day, and how to see the path.
+    no_path6 = ("'same affiliate group that day; path: settle affiliates explain ' || s.buyer_id || ' ' "
+                "|| s.owner_id || ' --on ' || s.local_date")
+    pair7_a = "CASE WHEN s.rel_buyer_seller THEN s.buyer_id ELSE s.platform_id END"
+    pair7_b = ("CASE WHEN s.rel_buyer_seller THEN s.seller_id WHEN s.rel_platform_buyer THEN s.buyer_id "
+               "ELSE s.seller_id END")
+    no_path7 = (f"'same affiliate group that day; path: settle affiliates explain ' || {pair7_a} || ' ' "
+                f"|| {pair7_b} || ' --on ' || s.local_date")
     detail6 = f"""CASE s.c6_final
         WHEN 'RETRACTED' THEN 'upload ' || s.upload_id || ' was retracted (P9)'
         WHEN 'OUT_OF_WINDOW' THEN 'local date ' || s.local_date || ' outside the policy window {window} (P2)'
@@ -331,7 +344,7 @@ def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
         WHEN 'RELATED_PARTY' THEN CASE WHEN s.buyer_id = s.owner_id
                  THEN 'buyer ' || s.buyer_id || ' is the owner itself (P10.2)'
                  ELSE 'buyer ' || s.buyer_id || ' related to owner ' || s.owner_id || ' on ' || s.local_date
-                      || ': ' || coalesce(r6.path, '(no path)') || ' (P8, P10.2)' END
+                      || ': ' || coalesce(r6.path, {no_path6}) || ' (P8, P10.2)' END
         WHEN 'FULLY_REFUNDED' THEN 'amount ' || s.amount || ' fully refunded (' || s.refunded || ') (P9)'
         WHEN 'BELOW_CALLER_THRESHOLD' THEN 'dataset has ' || coalesce(s.caller_groups, 0)
                  || ' unrelated caller group(s); needs more than {thr} (P10.4)'
@@ -351,7 +364,7 @@ def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
             || CASE WHEN (s.rel_platform_buyer AND NOT s.rel_buyer_seller AND s.platform_id = s.buyer_id)
                       OR (s.rel_platform_seller AND NOT s.rel_buyer_seller AND NOT s.rel_platform_buyer
                           AND s.platform_id = s.seller_id)
-                    THEN 'same enterprise' ELSE coalesce(r7.path, '(no path)') END || ' (P8, P11.2)'
+                    THEN 'same enterprise' ELSE coalesce(r7.path, {no_path7}) END || ' (P8, P11.2)'
         WHEN 'FULLY_REFUNDED' THEN 'amount ' || s.amount || ' fully refunded (' || s.refunded || ') (P9)'
     END"""
     con.execute(f"""
@@ -413,7 +426,10 @@ WHERE r.retracted OR NOT r.has_live_sale
         con.execute(f"DROP TABLE {t}")
 
 
-def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params) -> Targets:
+PATH_BUDGET = 20_000  # distinct related (a, b, date) pairs explained with a record path per run
+
+
+def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET) -> Targets:
     """Clause 6 and 7 targets of ``year`` from the current inputs (P9–P12). Does not read the ledger.
 
     Side effects: materialises the year's affiliate groups (regulator table ``affiliate_groups``) and the
@@ -430,7 +446,7 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params) -> Tar
     _stage_sales(con, yp)
     datasets = _clause6(con, yp)
     platforms = _clause7(con, yp)
-    _related_details(con, yp)
+    _related_details(con, yp, path_budget)
     _stage_exclusions(con, yp)
     con.execute("DROP TABLE IF EXISTS _s_related")
     targets = pl.concat(

@@ -178,3 +178,18 @@ def test_unregistered_dataset_not_certified(tmp_path):
     # DZ is in no registry: nothing under clause 6; clause 7: 1% × 4000.00 = 40.00
     assert paid(con, 2024) == {(7, "PLAT", ""): D("40.00")}
     assert details(con, 2024, 6)["s1"] == "dataset DZ is not in the dataset registry (P10.1)"
+
+
+def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp_path):
+    from settlement.clauses import compute_targets
+    from tests.settle_scenario import PARAMS
+
+    con = world(tmp_path, affiliations=[("OWN1", "B1", "control", None, date(2024, 7, 1), None)])
+    upload(con, [sale("sep", "B1", "700.00", "2024-09-01T10:00:00")])
+    settle(con, 2024)
+    # the path of records comes from settlement.affiliates.explain_pairs (P7)
+    assert "OWN1 controls B1 (record 1, valid from 2024-07-01)" in details(con, 2024, 6)["sep"]
+    compute_targets(con, 2024, params=PARAMS, path_budget=0)
+    detail = con.execute("SELECT detail FROM _s_exclusions WHERE clause = 6 AND trade_id = 'sep'").fetchall()[0][0]
+    assert detail == ("buyer B1 related to owner OWN1 on 2024-09-01: same affiliate group that day; path: "
+                      "settle affiliates explain B1 OWN1 --on 2024-09-01 (P8, P10.2)")
