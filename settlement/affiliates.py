@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from settlement import store
@@ -312,7 +312,7 @@ class _LocalGraph:
         self.eq_out: dict[str, dict[str, list[_Rec]]] = defaultdict(dict)
         self.eq_in: dict[str, set[str]] = defaultdict(set)
         self.outright: dict[str, list[tuple[str, _Rec]]] = defaultdict(list)
-        for r in sorted(records, key=lambda r: r.record_id):
+        for r in records:  # in record_id order (callers read them ORDER BY record_id)
             if r.relation == "equity":
                 self.eq_out[r.a].setdefault(r.b, []).append(r)
                 self.eq_in[r.b].add(r.a)
@@ -591,13 +591,11 @@ def _all_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def _recs(frame: pl.DataFrame) -> list[_Rec]:
+    cols = [frame[c].to_list() for c in
+            ("record_id", "row_number", "a_id", "b_id", "relation", "share", "valid_from", "valid_to", "exempt")]
     return [
-        _Rec(
-            int(row["record_id"]), int(row["row_number"]), row["a_id"], row["b_id"], row["relation"],
-            None if row["share"] is None else Decimal(row["share"]).normalize(),
-            row["valid_from"], row["valid_to"], bool(row["exempt"]),
-        )
-        for row in frame.iter_rows(named=True)
+        _Rec(int(rid), int(row), a, b, rel, None if share is None else Decimal(share).normalize(), vf, vt, bool(ex))
+        for rid, row, a, b, rel, share, vf, vt, ex in zip(*cols)
     ]
 
 
@@ -667,23 +665,42 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
         if index is None:
             index = _LocalGraph(_recs(live), threshold)
         parties = enc.parties.to_list()
+        # Both directions, sorted once by (row, col): each date's CSR is a mask of these arrays, so the
+        # searches run on it as is (no per-call transpose, no per-date sort).
+        rows = np.concatenate([eu, ev])
+        cols = np.concatenate([ev, eu])
+        r_s = np.concatenate([es, es])
+        r_e = np.concatenate([ee, ee])
+        order = np.lexsort((cols, rows))
+        rows, cols, r_s, r_e = rows[order], cols[order], r_s[order], r_e[order]
         for on, by_source in sorted(by_date.items()):
             d = _day(on)
-            m = (es <= d) & (ee >= d)
-            graph = coo_matrix((np.ones(int(m.sum()), dtype=np.int8), (eu[m], ev[m])), shape=(n, n)).tocsr()
+            m = (r_s <= d) & (r_e >= d)
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[m], minlength=n))])
+            graph = csr_matrix((np.ones(int(m.sum()), dtype=np.int8), cols[m], indptr), shape=(n, n))
             view = index.at(on)
-            for a, targets in sorted(by_source.items()):
-                if a not in node:
-                    continue
-                _, pred = breadth_first_order(graph, node[a], directed=False, return_predecessors=True)
+            by_target: dict[str, list[str]] = defaultdict(list)
+            for a, targets in by_source.items():
                 for b in targets:
-                    j = node.get(b)
-                    if j is None or a == b or pred[j] < 0:
+                    by_target[b].append(a)
+            # Search from whichever side has fewer distinct parties (typically the dataset owners).
+            forward = len(by_source) <= len(by_target)
+            plan_day = by_source if forward else by_target
+            for src, others in sorted(plan_day.items()):
+                if src not in node:
+                    continue
+                _, pred = breadth_first_order(graph, node[src], directed=True, return_predecessors=True)
+                for other in others:
+                    j = node.get(other)
+                    if j is None or src == other or pred[j] < 0:
                         continue
                     path = [j]
-                    while path[-1] != node[a]:
+                    while path[-1] != node[src]:
                         path.append(int(pred[path[-1]]))
-                    names = [parties[i] for i in reversed(path)]
+                    names = [parties[i] for i in reversed(path)]  # src ... other
+                    if not forward:
+                        names.reverse()  # a ... b
+                    a, b = (src, other) if forward else (other, src)
                     phrases: list[str] = []
                     for u, v in zip(names, names[1:]):
                         phrases.extend(view.edge_phrases(u, v)[0])
