@@ -426,7 +426,7 @@ WHERE r.retracted OR NOT r.has_live_sale
         con.execute(f"DROP TABLE {t}")
 
 
-PATH_BUDGET = 20_000  # distinct related (a, b, date) pairs explained with a record path per run
+PATH_BUDGET = 200  # distinct related (a, b, date) pairs explained with a record path per run (~10-100 ms each)
 
 
 def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET) -> Targets:
