@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from api.auth import require
 from api.errors import ApiError, responses
@@ -44,3 +46,21 @@ def post_sql(body: SqlRequest, request: Request, token: TokenInfo = Depends(requ
     log_query(state.writer, who=token.who, sql=body.sql, row_count=len(outcome.rows), ms=ms,
               outcome="truncated" if outcome.truncated else "ok", message=None)
     return SqlOut(**outcome.to_json_dict())
+
+
+@router.get(
+    "/v1/sql/snapshot", responses={200: {"content": {"application/octet-stream": {}},
+                                         "description": "A DuckDB database file"}, **responses(401, 403)},
+    response_class=FileResponse,
+    summary="Download a consistent read-only copy of the store (regulator)",
+    description=(
+        "The snapshot `POST /v1/sql` reads: a complete DuckDB file (every table and view of the regulator "
+        "schema with its comments; token hashes left out), consistent as of `X-Snapshot-At`. Open it with "
+        "`duckdb -readonly copy.duckdb`. Copying the live file instead is only safe while the server is stopped."
+    ),
+)
+def get_sql_snapshot(request: Request, token: TokenInfo = Depends(require("regulator"))) -> FileResponse:
+    state = get_state(request)
+    path, built_at, release = state.sandbox.checkout_snapshot(state.generation)
+    return FileResponse(path, media_type="application/octet-stream", filename="settlement-snapshot.duckdb",
+                        headers={"X-Snapshot-At": built_at}, background=BackgroundTask(release))

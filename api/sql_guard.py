@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -249,6 +250,11 @@ class SqlSandbox:
                     _dispose(self._current)
                 self._current = None
         self._parser.close()
+
+    def checkout_snapshot(self, generation: int) -> tuple[Path, str, Callable[[], None]]:
+        """(file, built_at, release): a consistent snapshot file for download; call release() when done."""
+        snap = self._acquire(generation)
+        return snap.path, snap.built_at, lambda: self._release(snap)
 
     def run(self, sql: str, *, row_cap: int, time_limit_s: float, generation: int) -> SqlResult | SqlRefusal:
         """Parse-check, then run ``sql`` in the sandbox; a refusal is a value, never an exception."""

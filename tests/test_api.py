@@ -48,7 +48,7 @@ def test_healthz_needs_no_token(api: ApiEnv):
 @pytest.mark.parametrize("method,path", [
     ("get", "/v1/payouts"), ("get", "/v1/uploads/1"), ("post", "/v1/uploads/1/retract"),
     ("post", "/v1/settlements/2024"), ("get", "/v1/ledger/verify"), ("post", "/v1/uploads"),
-    ("get", "/v1/datasets/DS-A1/status?year=2024"),
+    ("get", "/v1/datasets/DS-A1/status?year=2024"), ("get", "/v1/sql/snapshot"),
 ])
 def test_missing_unknown_and_revoked_tokens_get_401(api: ApiEnv, method: str, path: str):
     call = getattr(api.client, method)

@@ -274,3 +274,20 @@ def test_a_long_query_does_not_block_uploads_or_payouts(api: ApiEnv):
     assert up.status_code == 201 and pay.status_code == 200
     assert side_seconds < 2.0, side_seconds  # done while the 3 s query was still running
     assert result["response"].json()["error"]["code"] == "sql_timeout" and result["seconds"] >= 2.9
+
+
+def test_regulator_downloads_a_consistent_read_only_copy(api: ApiEnv, tmp_path: Path):
+    api.client.post("/v1/uploads", files={"file": ("t.csv", trade_csv(trade_row("T1"), trade_row("T2")))},
+                    headers=A(api.operator_a))
+    assert api.client.get("/v1/sql/snapshot", headers=A(api.owner_a)).status_code == 403
+    r = api.client.get("/v1/sql/snapshot", headers=A(api.regulator))
+    assert r.status_code == 200 and r.headers["x-snapshot-at"]
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(r.content)
+    con = duckdb.connect(str(copy), read_only=True)  # what `duckdb -readonly copy.duckdb` does
+    try:
+        assert con.execute("SELECT trade_id, amount::VARCHAR FROM trades ORDER BY 1").fetchall() == [
+            ("T1", "100.00"), ("T2", "100.00")]
+        assert "token_sha256" not in [r[0] for r in con.execute("DESCRIBE api_tokens").fetchall()]
+    finally:
+        con.close()
