@@ -454,8 +454,8 @@ class _DateContext:
         self.threshold = Decimal(threshold)
         self.records = records if records is not None else _all_records(con)
         live = self.records.filter(~pl.col("exempt"))
-        self.index = index if index is not None else _LocalGraph(_recs(live), self.threshold)
-        self.view = self.index.at(on) if on is not None else self.index
+        self._live = live
+        self._index = index  # built lazily for the groups an explanation needs (see _view_for)
         active = live
         if on is not None:
             active = active.filter(
@@ -466,6 +466,13 @@ class _DateContext:
         self.node: dict[str, int] = {}
         self.graph = None
         self.label = np.empty(0, dtype=np.int64)
+        self._strong = (
+            active.filter(pl.col("relation") == "equity")
+            .group_by("a_id", "b_id")
+            .agg(pl.col("share").sum())
+            .filter(pl.col("share") >= self.threshold)
+            .select("a_id", "b_id")
+        )
         if active.height:
             frame = active.select(
                 "a_id", "b_id", (pl.col("relation") == "equity").alias("is_equity"),
@@ -485,6 +492,31 @@ class _DateContext:
         i = self.node.get(party)
         return party if i is None else self.parties[int(self.label[i])]
 
+    def _view_for(self, parties: set[str]) -> _LocalGraph:
+        """The record index restricted to what explaining edges at ``parties`` needs: their outright
+        records, and the equity records held by {x} u Ctrl(x) for each x among them (P6) — a forward
+        closure over the strong pairs active on this date, computed set-based."""
+        index = self._index
+        if index is None:
+            reach = self._strong_closure(parties)
+            wanted = self._live.filter(pl.col("a_id").is_in(reach) | pl.col("b_id").is_in(list(parties)))
+            index = _LocalGraph(_recs(wanted), self.threshold)
+        return index.at(self.on) if self.on is not None else index
+
+    def _strong_closure(self, seeds: set[str]) -> list[str]:
+        """Seeds and every party they reach over pairs with direct >= threshold (Ctrl, P6) on this date."""
+        seen = pl.DataFrame({"x": sorted(seeds)}, schema={"x": pl.String})
+        frontier = seen
+        while frontier.height:
+            frontier = (
+                frontier.join(self._strong, left_on="x", right_on="a_id")
+                .select(pl.col("b_id").alias("x"))
+                .unique()
+                .join(seen, on="x", how="anti")
+            )
+            seen = pl.concat([seen, frontier])
+        return seen["x"].to_list()
+
     def explain(self, a: str, b: str) -> RelationExplanation:
         if a != b and self.group(a) == self.group(b):
             _, pred = breadth_first_order(self.graph, self.node[a], directed=False, return_predecessors=True)
@@ -494,8 +526,9 @@ class _DateContext:
             names = [self.parties[i] for i in reversed(path)]
             phrases: list[str] = []
             used: list[_Rec] = []
+            view = self._view_for(set(names))
             for u, v in zip(names, names[1:]):
-                p, r = self.view.edge_phrases(u, v)
+                p, r = view.edge_phrases(u, v)
                 phrases.extend(p)
                 used.extend(r)
             return RelationExplanation(
@@ -516,6 +549,7 @@ class _DateContext:
             text = head + " No affiliation record links them, even through other parties."
             return RelationExplanation(False, a, b, self.on, (), text)
         steps, phrases = [], []
+        self._chain_view = self._view_for({p for r in chain for p in (r.a, r.b)})
         for r in chain:
             verdict, why = self._verdict(r)
             steps.append(r.step(verdict))
@@ -531,7 +565,7 @@ class _DateContext:
         if self.group(r.a) == self.group(r.b):
             return "counts", "counts"
         # An active equity record whose ends are in different groups: its holder's effective holding is short.
-        eff = sum((d for _, d in self.view.contributions(r.a, r.b)), Decimal(0))
+        eff = sum((d for _, d in self._chain_view.contributions(r.a, r.b)), Decimal(0))
         return "below threshold", f"effective holding {pct(eff)} < {pct(self.threshold)} (P6)"
 
     def _nearest_chain(self, a: str, b: str) -> list[_Rec] | None:
@@ -605,7 +639,7 @@ def affiliate_graph(con: duckdb.DuckDBPyConnection, *, on: dt.date | None, equit
     Edges are a component-equivalent set: strong pairs, pass-through holdings, non-equity records."""
     import networkx as nx
 
-    ctx = _DateContext(con, on, equity_threshold, index=_LocalGraph([], equity_threshold))
+    ctx = _DateContext(con, on, equity_threshold)
     graph = nx.Graph()
     graph.add_nodes_from(ctx.parties)
     if ctx.graph is not None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from settlement import store
 import polars as pl
 
-from settlement.affiliates import build_year_groups, explain_pairs
+from settlement.affiliates import build_year_groups, explain_pairs, explain_relation
 from tests.test_affiliates_support import load_set
 
 THRESHOLD = Decimal("0.25")
@@ -145,3 +145,6 @@ def test_groups_equal_brute_force_closure(records) -> None:
             stored = {p: g for p, f, t, g in rows if f <= d <= t}
             related = stored[a] == stored[b]
             assert text.startswith(f"{a} and {b} are {'related' if related else 'not related'} on {d}"), text
+        for a, b, d in probe[:6]:
+            stored = {p: g for p, f, t, g in rows if f <= d <= t}
+            assert explain_relation(con, a, b, on=d, equity_threshold=THRESHOLD).related == (stored[a] == stored[b])
