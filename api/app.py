@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api import routes_datasets, routes_reads, routes_sql, routes_uploads
+from api import routes_datasets, routes_reads, routes_sql, routes_tokens, routes_uploads
 from api.settings import Settings
 from api.sql_guard import SqlSandbox
 from api.state import ApiState
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "settlements", "description": "Settlement runs (P13)"},
             {"name": "ledger", "description": "The append-only hash-chained ledger"},
             {"name": "sql", "description": "Read-only SQL for regulators"},
+            {"name": "tokens", "description": "Token administration (regulator) while the server runs"},
             {"name": "health", "description": "Liveness"},
         ],
     )
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_uploads.router)
     app.include_router(routes_sql.router)
     app.include_router(routes_datasets.router)
+    app.include_router(routes_tokens.router)
     return app

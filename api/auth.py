@@ -51,6 +51,11 @@ class TokenTable:
             cur.close()
         self._loaded_at = now
 
+    def invalidate(self) -> None:
+        """Reload on the next lookup (after a token was created or revoked through the API)."""
+        with self._lock:
+            self._loaded_at = float("-inf")
+
     def lookup(self, state, token: str) -> TokenInfo | None:
         digest = tokens.hash_token(token)
         now = time.monotonic()

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CODE_A = "91330106MA27XJ5X1B"
+CODE_A = "91330108128315247N"  # a valid credit code (P4), for examples
 
 
 class RowErrorOut(BaseModel):
@@ -223,3 +223,32 @@ class DatasetStatusOut(BaseModel):
     excluded_total: int
     groups: list[CallerGroupOut]
     excluded: list[ExcludedTradeOut] = Field(description="The first `limit` excluded trades, by reason")
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "token_id": "tok_1a2b3c4d5e6f", "role": "owner", "scope_id": CODE_A, "label": "owner A finance",
+        "created_at": "2025-01-05T02:00:00+00:00", "created_by": "token:tok_0a0b0c0d0e0f", "revoked_at": None,
+        "revoked_by": None}]})
+
+    token_id: str
+    role: str
+    scope_id: str | None
+    label: str | None
+    created_at: str
+    created_by: str
+    revoked_at: str | None
+    revoked_by: str | None
+
+
+class TokenCreateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"role": "operator", "scope_id": CODE_A, "label": "Xihu exchange uploader"}]})
+
+    role: str = Field(description="operator | owner | regulator")
+    scope_id: str | None = Field(None, max_length=64, description="operator: platform_id; owner: enterprise id")
+    label: str | None = Field(None, max_length=200)
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The bearer token: shown once, stored only as its SHA-256")

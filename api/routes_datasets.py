@@ -1,6 +1,7 @@
 """`GET /v1/datasets/{dataset_id}/status`: clause-6 progress of one dataset (its owner, regulators).
 
 Thin edge over ``settlement.explain.explain_dataset`` (the latest run of the year; computes no rule).
+Must not hold rules or SQL beyond scoping; imported only by ``api.app``.
 """
 
 from __future__ import annotations

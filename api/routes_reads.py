@@ -2,6 +2,7 @@
 
 Thin edge: scope checks and formatting; the work is in ``ledgers.ledger``, ``settlement.run`` and
 ``settlement.explain``.
+Must not hold rules or SQL beyond scoping; imported only by ``api.app``.
 """
 
 from __future__ import annotations

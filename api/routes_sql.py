@@ -1,4 +1,6 @@
-"""`POST /v1/sql` for regulators: one read statement, sandboxed, capped, timed, logged (``api.sql_guard``)."""
+"""`POST /v1/sql` for regulators: one read statement, sandboxed, capped, timed, logged (``api.sql_guard``).
+Must not hold rules or SQL beyond scoping; imported only by ``api.app``.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Upload routes: stream a trade file to disk, ingest it exactly as the CLI does; get; retract.
 
 Thin edge: scope checks and formatting only; ``settlement.ingest`` does the work (CONTRACT "Trades").
+Must not hold rules or SQL beyond scoping; imported only by ``api.app``.
 """
 
 from __future__ import annotations

@@ -283,6 +283,8 @@ def test_ledger_verify_for_regulator(api: ApiEnv):
 def test_unknown_route_and_wrong_method_use_the_envelope(api: ApiEnv):
     assert_error(api.client.get("/v1/nothing-here"), 404, "not_found")
     assert_error(api.client.delete("/v1/payouts", headers=A(api.regulator)), 405, "method_not_allowed")
+    r = api.client.delete("/v1/tokens", headers=A(api.regulator))
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"  # every route of the path, not the first
 
 
 def test_openapi_documents_every_route_with_bearer_auth(api: ApiEnv):

@@ -42,9 +42,10 @@ APP, ENV = _build()
 # counts "?junk=1 accepted" as a violation. Every other check (no 5xx, status codes, response schemas,
 # content types, positive data accepted, auth not ignored) runs.
 EXCLUDED = [negative_data_rejection]
-# These two judge their content beyond what a schema can say (SQL text must parse and be read-only; a file
-# must be a valid trade file): schema-valid junk is rightly refused with 400 / 422 (documented responses).
-CONTENT_JUDGED = {"/v1/sql", "/v1/uploads"}
+# These judge their content beyond what a schema can say (SQL text must parse and be read-only; a file must
+# be a valid trade file; a token scope must be a credit code with a valid check character, P4):
+# schema-valid junk is rightly refused with 400 / 422 (documented responses).
+CONTENT_JUDGED = {"/v1/sql", "/v1/uploads", "/v1/tokens"}
 
 
 def excluded(case) -> list:

@@ -104,3 +104,27 @@ def test_cli_create_refuses_bad_scopes_with_exit_1(db: Path, args, message):
 def test_cli_revoke_unknown_is_exit_1(db: Path):
     r = settle(db, "tokens", "revoke", "tok_missing")
     assert r.exit_code == 1 and "no token with id 'tok_missing'" in r.output
+
+
+# ------------------------------------------------------------------------------------ over HTTP, while serving
+
+from tests.test_api_support import ApiEnv, api, api_settings  # noqa: E402,F401  (fixtures)
+
+
+def test_regulator_manages_tokens_while_the_server_runs(api: ApiEnv):
+    A = ApiEnv.auth
+    assert api.client.get("/v1/tokens", headers=A(api.owner_a)).status_code == 403
+    r = api.client.post("/v1/tokens", json={"role": "owner", "scope_id": OWNER_A, "label": "new"}, headers=A(api.regulator))
+    assert r.status_code == 201, r.text
+    new = r.json()
+    assert new["token"].startswith("stl_") and new["role"] == "owner" and new["created_by"].startswith("token:tok_")
+    assert api.client.get("/v1/payouts", headers=A(new["token"])).status_code == 200  # usable at once
+    listed = api.client.get("/v1/tokens", headers=A(api.regulator)).json()
+    assert new["token_id"] in [t["token_id"] for t in listed]
+    assert new["token"] not in str(listed) and "sha256" not in str(listed)
+    r = api.client.post(f"/v1/tokens/{new['token_id']}/revoke", headers=A(api.regulator))
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    assert api.client.get("/v1/payouts", headers=A(new["token"])).status_code == 401  # refused at once
+    assert api.client.post("/v1/tokens/tok_nothing/revoke", headers=A(api.regulator)).status_code == 404
+    bad = api.client.post("/v1/tokens", json={"role": "owner", "scope_id": "nope"}, headers=A(api.regulator))
+    assert bad.status_code == 422 and "not a valid unified social credit code" in bad.json()["error"]["message"]
