@@ -671,7 +671,6 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
     texts: dict[tuple[str, str, dt.date], str] = {}
     everything = _all_records(con)
     live = everything.filter(~pl.col("exempt"))
-    index: _LocalGraph | None = None
     # year -> date -> a -> [b]: plain dicts (polars group iteration costs a gather per group)
     plan: dict[int, dict[dt.date, dict[str, list[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for a, b, on in distinct.iter_rows():
@@ -696,9 +695,8 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
         node = {p: i for i, p in enumerate(enc.parties.to_list())}
         eu, ev = edges["u"].to_numpy(), edges["v"].to_numpy()
         es, ee = edges["s"].to_numpy(), edges["e"].to_numpy()
-        if index is None:
-            index = _LocalGraph(_recs(live), threshold)
         parties = enc.parties.to_list()
+        found: list[tuple[str, str, dt.date, list[str]]] = []
         # Both directions, sorted once by (row, col): each date's CSR is a mask of these arrays, so the
         # searches run on it as is (no per-call transpose, no per-date sort).
         rows = np.concatenate([eu, ev])
@@ -712,7 +710,6 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
             m = (r_s <= d) & (r_e >= d)
             indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[m], minlength=n))])
             graph = csr_matrix((np.ones(int(m.sum()), dtype=np.int8), cols[m], indptr), shape=(n, n))
-            view = index.at(on)
             by_target: dict[str, list[str]] = defaultdict(list)
             for a, targets in by_source.items():
                 for b in targets:
@@ -735,15 +732,37 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
                     if not forward:
                         names.reverse()  # a ... b
                     a, b = (src, other) if forward else (other, src)
-                    phrases: list[str] = []
-                    for u, v in zip(names, names[1:]):
-                        phrases.extend(view.edge_phrases(u, v)[0])
-                    texts[(a, b, on)] = _related_text(a, b, on, phrases)
+                    found.append((a, b, on, names))
+        if not found:
+            continue
+        # Index only the records the found paths need: outright records at path nodes and the equity
+        # records of every party reachable from a path node over pairs strong on some day of the year
+        # (a superset of each day's Ctrl, P6), so a 2M-record set is not turned into Python objects.
+        path_nodes = sorted({p for *_, names in found for p in names})
+        year_strong = (
+            recs.filter(pl.col("relation") == "equity").group_by("a_id", "b_id").agg(pl.col("share").sum())
+            .filter(pl.col("share") >= threshold).select("a_id", "b_id")
+        )
+        seen = pl.DataFrame({"x": path_nodes}, schema={"x": pl.String})
+        frontier = seen
+        while frontier.height:
+            frontier = (
+                frontier.join(year_strong, left_on="x", right_on="a_id").select(pl.col("b_id").alias("x"))
+                .unique().join(seen, on="x", how="anti")
+            )
+            seen = pl.concat([seen, frontier])
+        wanted = recs.filter(pl.col("a_id").is_in(seen["x"].to_list()) | pl.col("b_id").is_in(path_nodes))
+        index = _LocalGraph(_recs(wanted), threshold)
+        views: dict[dt.date, _LocalGraph] = {}
+        for a, b, on, names in found:
+            view = views.get(on) or views.setdefault(on, index.at(on))
+            phrases: list[str] = []
+            for u, v in zip(names, names[1:]):
+                phrases.extend(view.edge_phrases(u, v)[0])
+            texts[(a, b, on)] = _related_text(a, b, on, phrases)
     missing = [k for k in distinct.iter_rows() if k not in texts]
     for on in sorted({k[2] for k in missing}):
-        if index is None:
-            index = _LocalGraph(_recs(live), threshold)
-        ctx = _DateContext(con, on, threshold, everything, index)
+        ctx = _DateContext(con, on, threshold, everything)
         for a, b, d in missing:
             if d == on:
                 texts[(a, b, d)] = ctx.explain(a, b).text
