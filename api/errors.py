@@ -7,15 +7,16 @@ Owns ``ApiError``, the exception handlers (our errors, HTTP errors such as 404/4
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from settlement.errors import UserError
 
@@ -26,7 +27,7 @@ USER_ERROR_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidd
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-    422: "validation_error", 500: "internal_error",
+    422: "validation_error", 500: "internal_error", 503: "unavailable",
 }
 
 
@@ -71,6 +72,8 @@ ERROR_RESPONSES: dict[int, dict] = {
           "content": _example("payload_too_large", "upload exceeds the size cap of 4294967296 bytes")},
     415: {"model": ErrorBody, "description": "Not multipart/form-data",
           "content": _example("unsupported_media_type", "send the trade file as multipart/form-data")},
+    503: {"model": ErrorBody, "description": "The server's database memory budget was exhausted; nothing stored",
+          "content": _example("out_of_memory", "the server ran out of its database memory budget ...")},
     422: {"model": ErrorBody, "description": "Invalid request parameters or body",
           "content": _example("validation_error", "invalid request: query.year: Input should be a valid integer")},
 }
@@ -85,13 +88,15 @@ def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> JSO
 
 
 def _allowed_methods(request: Request) -> list[str]:
+    """Methods of every documented route whose path template matches (from the OpenAPI paths: public API)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match != Match.NONE and route_methods:
-            methods |= set(route_methods)
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {m.upper() for m in operations if m in _HTTP_METHODS}
     return sorted(methods)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -123,6 +128,14 @@ def install_error_handlers(app: FastAPI) -> None:
         first = details[0] if details else {"loc": [], "message": "invalid request"}
         message = f"invalid request: {'.'.join(first['loc'])}: {first['message']}"
         return _json(422, envelope("validation_error", message, details))
+
+    @app.exception_handler(duckdb.OutOfMemoryException)
+    async def _out_of_memory(_: Request, exc: duckdb.OutOfMemoryException) -> JSONResponse:
+        # A resource limit of this server, not a bug in the request: nothing was stored (one transaction).
+        log.warning("out of memory: %s", exc)
+        return _json(503, envelope("out_of_memory", "the server ran out of its database memory budget "
+                                   "(SETTLE_MEMORY_LIMIT) for this request; nothing was stored; retry later "
+                                   "or ask the operator of the server to raise the limit"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # a bug: logged, never a traceback out

@@ -65,7 +65,7 @@ def _ingest(state, path, file_name: str, token: TokenInfo, accept_valid: bool) -
     response_model=UploadReportOut,
     responses={200: {"model": UploadReportOut, "description": "Same bytes as a live upload: nothing stored"},
                422: {"model": RejectedUploadOut, "description": "Rejected upload (report) or invalid request"},
-               **responses(401, 403, 413, 415)},
+               **responses(401, 403, 413, 415, 503)},
     openapi_extra=_MULTIPART_BODY,
 )
 async def post_upload(

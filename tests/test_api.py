@@ -173,6 +173,20 @@ def test_upload_cap_is_enforced_while_streaming_without_content_length(api: ApiE
     assert spooled_files(api) == []
 
 
+def test_upload_that_exhausts_database_memory_is_503_and_cleans_up(api: ApiEnv, monkeypatch):
+    import duckdb
+
+    from settlement import ingest
+
+    def out_of_memory(*args, **kwargs):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+
+    monkeypatch.setattr(ingest, "ingest_file", out_of_memory)
+    assert_error(upload(api, api.operator_a, trade_csv(trade_row("T1"))), 503, "out_of_memory", "SETTLE_MEMORY_LIMIT")
+    assert spooled_files(api) == []
+    assert api.client.get("/healthz").status_code == 200
+
+
 def test_upload_needs_multipart_with_a_file_part(api: ApiEnv):
     r = api.client.post("/v1/uploads", content=b"trade_id\n", headers={**A(api.operator_a), "Content-Type": "text/csv"})
     assert_error(r, 415, "unsupported_media_type", "multipart/form-data")
