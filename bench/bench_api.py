@@ -91,11 +91,16 @@ class RssSampler(threading.Thread):
         return max((r for t, r in self.samples if start <= t <= end), default=0)
 
 
-def start_server(db: Path, port: int, env_extra: dict[str, str]) -> subprocess.Popen:
+def start_server(db: Path, port: int, env_extra: dict[str, str], http: str = "auto") -> subprocess.Popen:
     env = {**os.environ, **env_extra}
     log = open(db.with_suffix(".server.log"), "w")
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "settle"), "serve", "--db", str(db), "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    if http == "auto":  # what users run: `settle serve` (uvicorn picks httptools/uvloop only if installed)
+        cmd = [str(ROOT / ".venv" / "bin" / "settle"), "serve", "--db", str(db), "--port", str(port)]
+    else:  # the same app on uvicorn with an explicit HTTP stack, for comparison
+        env["SETTLE_DB"] = str(db)
+        cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "api.app:create_app", "--factory", "--port", str(port),
+               "--http", http, "--loop", "asyncio", "--workers", "1"]
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -269,7 +274,8 @@ def bench_payouts(args) -> None:
     seed_ledger(db, args.keys, owner)
     print(f"ledger: {args.keys:,} keys over 2024-2025 seeded in {time.perf_counter() - t0:.1f} s")
     port = free_port()
-    server = start_server(db, port, {})
+    server = start_server(db, port, {}, http=args.http)
+    print(f"server: uvicorn, 1 process, http={args.http}")
     try:
         base = f"http://127.0.0.1:{port}"
         own = {"Authorization": f"Bearer {made['owner']}"}
@@ -312,6 +318,7 @@ def main() -> None:
     pay.add_argument("--rate", type=float, default=200)
     pay.add_argument("--seconds", type=float, default=20)
     pay.add_argument("--workers", type=int, default=8, help="client connections (hey -c)")
+    pay.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"], help="uvicorn HTTP stack of the server")
     pay.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     {"upload": bench_upload, "payouts": bench_payouts}[args.what](args)
