@@ -226,5 +226,29 @@ def test_settling_the_sample_gives_the_readme_payouts_and_the_late_refund_adjust
         produced = ledger.payouts_csv(ledger.payouts(con))
         expected = (SAMPLE / "expected" / "payouts.csv").read_text(encoding="utf-8")
         assert produced.splitlines() == expected.splitlines()
+
+        # The P12 reasons the README names for its demonstration trades (latest run of each year).
+        named = {
+            "XH-2023-0001": {6: "OUT_OF_WINDOW", 7: "OUT_OF_WINDOW"},  # local 2023-05-07
+            "XH-2026-0002": {6: "OUT_OF_WINDOW", 7: "OUT_OF_WINDOW"},  # 2026-05-08T16:30Z = local 05-09
+            "XH-2024-0901": {6: "NOT_CERTIFIED"},  # local 06-30 23:59:59, dataset certified from 07-01
+            "QT-24-0506": {7: "PLATFORM_NOT_CERTIFIED"},  # PB certified from 2024-07-01
+            "BJM-0004": {6: "FULLY_REFUNDED", 7: "PLATFORM_NOT_CERTIFIED"},
+            "QT-24-0501": {6: "RELATED_PARTY", 7: "RELATED_PARTY"},  # pass-through 20 % + 10 %
+            "XH-2024-0601": {},  # B21 before the dated control starts: counts
+            "XH-2024-0602": {6: "RELATED_PARTY", 7: "RELATED_PARTY"},  # after 2024-07-01
+            "XH-2024-0805": {7: "RELATED_PARTY"},  # buyer held 30 % by the platform
+            "XH-2024-0701": {},  # exempt state tie: not related
+            "XH-2024-0301": {6: "BELOW_CALLER_THRESHOLD"},  # exactly 3 groups
+            "QT-24-0201": {6: "BELOW_CALLER_THRESHOLD"},  # 4 buyers, 3 groups
+        }
+        rows = con.execute("""
+            SELECT trade_id, clause, reason FROM exclusions
+            WHERE run_id IN (SELECT max(run_id) FROM settlement_runs GROUP BY year)
+        """).fetchall()
+        found: dict[str, dict[int, str]] = {}
+        for trade_id, clause, reason in rows:
+            found.setdefault(trade_id, {})[clause] = reason
+        assert {t: found.get(t, {}) for t in named} == named
     finally:
         con.close()
