@@ -19,7 +19,10 @@ import duckdb
 
 from settlement.errors import UserError
 from settlement.identifiers import bad_identifiers_table
-from settlement.tabular import FileError, FileFacts, StagedFile, file_facts, stage_file
+from settlement.tabular import (
+    NO_DATA_ROWS, READ_ERRORS, FileError, FileFacts, Source, close_source, file_facts, open_source,
+    read_error_reason,
+)
 
 REQUIRED = ("trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "amount")
 OPTIONAL = ("currency", "kind", "ref_trade_id")
@@ -104,7 +107,7 @@ s AS (
          coalesce(upper(nullif(trim(currency), '')), 'CNY') AS currency,
          coalesce(lower(nullif(trim(kind), '')), 'sale') AS kind,
          nullif(trim(ref_trade_id), '') AS ref_trade_id
-  FROM staging_raw {where}
+  FROM ({source})
 ), p AS (
   SELECT *,
     regexp_full_match(ts_text, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?') AS ts_local_form,
@@ -122,10 +125,15 @@ s AS (
 )
 """
 
+# Read and parse in one pass straight from the file (no raw copy of good rows). Rows keep file order, so the
+# file row number is derived from rowid in the ``staging`` view; bad rows keep their raw text in ``raw``.
 _PARSE_SQL = """
-CREATE OR REPLACE TEMP TABLE staging AS
+CREATE OR REPLACE TEMP TABLE staging_t AS
+SELECT * EXCLUDE (raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount, raw_currency, raw_kind, raw_ref_trade_id),
+       CASE WHEN NOT ok THEN [raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount, raw_currency, raw_kind, raw_ref_trade_id] END AS raw
+FROM (
 WITH """ + _PARSED_CTE + """
-SELECT rn, trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
+SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
        CAST(CAST(traded_at AS TIMESTAMP) + INTERVAL 8 HOUR AS DATE) AS local_date,
        CAST(CASE WHEN amount_wide <= {max_amount} THEN amount_wide END AS DECIMAL(18,2)) AS amount,
        currency, kind, ref_trade_id,
@@ -136,9 +144,16 @@ SELECT rn, trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
         AND currency = 'CNY' AND kind IN ('sale', 'refund')
         AND (CASE WHEN kind = 'refund' THEN ref_trade_id IS NOT NULL AND length(ref_trade_id) <= {id_max}
                   ELSE ref_trade_id IS NULL END)
-        AND ({scope} IS NULL OR platform_id = {scope}), false) AS ok
-FROM parsed
+        AND ({scope} IS NULL OR platform_id = {scope}), false) AS ok,
+       raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount,
+       raw_currency, raw_kind, raw_ref_trade_id
+FROM parsed)
 """
+
+# The raw text of the rejected rows, under the contract names, for the error report.
+_BAD_RAW_SOURCE = """SELECT rn, raw[1] AS trade_id, raw[2] AS platform_id, raw[3] AS dataset_id, raw[4] AS seller_id,
+    raw[5] AS buyer_id, raw[6] AS traded_at, raw[7] AS amount, raw[8] AS currency, raw[9] AS kind,
+    raw[10] AS ref_trade_id FROM staging WHERE NOT ok"""
 
 # One row per (row, column, reason) for rows that failed a row-level check (re-parsed: they are few).
 _ROW_ERRORS_SQL = """
@@ -300,21 +315,27 @@ def _sql_literal(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
-def parse_and_check_rows(con: duckdb.DuckDBPyConnection, staged: StagedFile, *, platform_scope: str | None) -> None:
-    """Stage 2: ``staging_raw`` → typed ``staging`` (with ``ok``) and ``row_errors``."""
-    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": _sql_literal(platform_scope),
-              "rn": staged.row_number_sql, "where": ""}
-    con.execute(_render(_PARSE_SQL, params))
+def parse_and_check_rows(
+    con: duckdb.DuckDBPyConnection, source: Source, *, platform_scope: str | None
+) -> int:
+    """Stage 2: the file → typed ``staging`` (with ``ok``) and ``row_errors``. Returns the rows read.
+
+    Raises one of ``tabular.READ_ERRORS`` when DuckDB cannot read the file's content."""
+    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": _sql_literal(platform_scope)}
+    con.execute(_render(_PARSE_SQL, {**params, "source": source.select_sql, "rn": "NULL"}))
+    rows, base = con.execute("SELECT count(*), coalesce(min(rowid), 0) FROM staging_t").fetchall()[0]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW staging AS "
+                f"SELECT rowid - {base} + {source.first_row_number} AS rn, * FROM staging_t")
+    if rows == 0:
+        return 0
     # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
     bad = bad_identifiers_table(
         con,
-        "SELECT platform_id AS code FROM staging UNION SELECT seller_id FROM staging UNION SELECT buyer_id FROM staging",
+        "SELECT platform_id AS code FROM staging_t UNION SELECT seller_id FROM staging_t "
+        "UNION SELECT buyer_id FROM staging_t",
         "bad_codes",
     )
-    bad_rows = f"WHERE {staged.row_number_sql} IN (SELECT rn FROM staging WHERE NOT ok)"
-    con.execute(_render(_ROW_ERRORS_SQL, {**params, "where": bad_rows}))
-    # The raw text is needed only for the error report: free it before the heavier set checks.
-    con.execute(f"DROP TABLE {staged.table}")
+    con.execute(_render(_ROW_ERRORS_SQL, {**params, "source": _BAD_RAW_SOURCE, "rn": "rn"}))
     if bad:
         con.execute(
             """
@@ -323,11 +344,12 @@ def parse_and_check_rows(con: duckdb.DuckDBPyConnection, staged: StagedFile, *, 
               LATERAL (VALUES ('platform_id', s.platform_id), ('seller_id', s.seller_id),
                               ('buyer_id', s.buyer_id)) c(col, code)
             JOIN bad_codes b ON b.code = c.code;
-            UPDATE staging SET ok = false
+            UPDATE staging_t SET ok = false
             WHERE platform_id IN (SELECT code FROM bad_codes) OR seller_id IN (SELECT code FROM bad_codes)
                OR buyer_id IN (SELECT code FROM bad_codes);
             """
         )
+    return rows
 
 
 def _render(sql: str, params: dict[str, str]) -> str:
@@ -429,8 +451,8 @@ def ingest_file(
     return report
 
 
-_TEMP_VIEWS = ("candidates",)
-_TEMP_TABLES = ("staging_raw", "staging", "row_errors", "bad_codes", "repeated_keys", "repeats", "stored_match",
+_TEMP_VIEWS = ("candidates", "staging")
+_TEMP_TABLES = ("staging_t", "row_errors", "bad_codes", "repeated_keys", "repeats", "stored_match",
                 "set_errors", "held_back", "refund_checks")
 
 
@@ -439,6 +461,17 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP VIEW IF EXISTS temp.{view}")
     for table in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _reject_file(con, facts: FileFacts, file_name: str, uploaded_by: str, accept_valid: bool,
+                 error: FileError) -> UploadReport:
+    with _transaction(con):
+        upload_id = _next_upload_id(con)
+        _insert_upload_row(con, upload_id, facts, file_name, "rejected", (0, 0, 0, 0), uploaded_by, accept_valid,
+                           error.reason)
+        con.execute("INSERT INTO rejected_rows VALUES (?, NULL, ?, NULL, ?)", [upload_id, error.column, error.reason])
+    return UploadReport(upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, "rejected",
+                        0, 0, 0, 0, accept_valid, file_error=error.reason)
 
 
 def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, accept_valid: bool,
@@ -451,18 +484,21 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
         return UploadReport(earlier, file_name, facts.sha256, facts.bytes, facts.file_format, "duplicate",
                             *row, accept_valid=accept_valid, duplicate_of=earlier)
     step("reading")
-    staged = stage_file(con, facts, table="staging_raw", required=REQUIRED, optional=OPTIONAL)
-    if isinstance(staged, FileError):
-        with _transaction(con):
-            upload_id = _next_upload_id(con)
-            _insert_upload_row(con, upload_id, facts, file_name, "rejected", (0, 0, 0, 0), uploaded_by,
-                               accept_valid, staged.reason)
-            con.execute("INSERT INTO rejected_rows VALUES (?, NULL, ?, NULL, ?)",
-                        [upload_id, staged.column, staged.reason])
-        return UploadReport(upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, "rejected",
-                            0, 0, 0, 0, accept_valid, file_error=staged.reason)
+    source = open_source(con, facts, required=REQUIRED, optional=OPTIONAL)
+    rows_read = 0
+    if not isinstance(source, FileError):
+        try:
+            rows_read = parse_and_check_rows(con, source, platform_scope=platform_scope)
+        except READ_ERRORS as exc:
+            source = FileError(read_error_reason(facts, exc))
+        finally:
+            if not isinstance(source, FileError):
+                close_source(con, source)
+        if rows_read == 0 and not isinstance(source, FileError):
+            source = FileError(NO_DATA_ROWS)
+    if isinstance(source, FileError):
+        return _reject_file(con, facts, file_name, uploaded_by, accept_valid, source)
     step("validating")
-    parse_and_check_rows(con, staged, platform_scope=platform_scope)
     classify_rows(con)
     counts = _counts(con)
     rows_duplicate = counts.rows_read - counts.rows_rejected - counts.rows_new
@@ -487,7 +523,7 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
     return UploadReport(
         upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, status, counts.rows_read, rows_stored,
         rows_duplicate, counts.rows_rejected, accept_valid, errors=errors, errors_total=counts.error_total,
-        warnings=staged.warnings,
+        warnings=source.warnings,
     )
 
 

@@ -57,6 +57,16 @@ class FileError:
     column: str | None = None
 
 
+@dataclass(frozen=True)
+class Source:
+    """A readable file as one SELECT of every contract column as text, in file order (not yet read)."""
+
+    select_sql: str
+    warnings: tuple[str, ...]
+    first_row_number: int
+    registered_view: str | None = None  # xlsx: a polars frame registered on the connection
+
+
 def file_facts(path: Path) -> FileFacts:
     """Hash and size the file in chunks (never the whole file in memory) and detect its format."""
     digest = hashlib.sha256()
@@ -125,6 +135,38 @@ def _short(exc: Exception) -> str:
     return " ".join(kept)[:500]
 
 
+def open_source(
+    con: duckdb.DuckDBPyConnection,
+    facts: FileFacts,
+    *,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    name: str = "source",
+) -> Source | FileError:
+    """Match the header and describe how to read the file; reading errors surface when it is read."""
+    if facts.bytes == 0:
+        return FileError("file is empty (0 bytes)")
+    openers = {"csv": _open_csv, "parquet": _open_parquet, "jsonl": _open_jsonl, "xlsx": _open_xlsx}
+    try:
+        return openers[facts.file_format](con, facts.path, name, required, optional)
+    except duckdb.Error as exc:
+        return FileError(read_error_reason(facts, exc))
+
+
+def close_source(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    if source.registered_view:
+        con.unregister(source.registered_view)
+
+
+def read_error_reason(facts: FileFacts, exc: Exception) -> str:
+    return f"cannot read the file as {facts.file_format}: {_short(exc)}"
+
+
+# DuckDB raises these for malformed file content (bad UTF-8, ragged rows, corrupt Parquet); binder
+# and parser errors are bugs in our SQL and must not be reported as the user's fault.
+READ_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException)
+
+
 def stage_file(
     con: duckdb.DuckDBPyConnection,
     facts: FileFacts,
@@ -134,18 +176,23 @@ def stage_file(
     optional: tuple[str, ...] = (),
 ) -> StagedFile | FileError:
     """Read the file into temp table ``table`` (one VARCHAR column per contract column, in file order)."""
-    if facts.bytes == 0:
-        return FileError("file is empty (0 bytes)")
-    readers = {"csv": _stage_csv, "parquet": _stage_parquet, "jsonl": _stage_jsonl, "xlsx": _stage_xlsx}
+    source = open_source(con, facts, required=required, optional=optional, name=table)
+    if isinstance(source, FileError):
+        return source
     try:
-        result = readers[facts.file_format](con, facts.path, table, required, optional)
-    except duckdb.Error as exc:
-        return FileError(f"cannot read the file as {facts.file_format}: {_short(exc)}")
-    if isinstance(result, FileError):
-        return result
-    if result.rows == 0:
-        return FileError("file has a header but no data rows")
-    return result
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {source.select_sql}")
+    except READ_ERRORS as exc:
+        return FileError(read_error_reason(facts, exc))
+    finally:
+        close_source(con, source)
+    rows, base = con.execute(f"SELECT count(*), coalesce(min(rowid), 0) FROM {table}").fetchall()[0]
+    if rows == 0:
+        return FileError(NO_DATA_ROWS)
+    return StagedFile(table=table, rows=rows, warnings=source.warnings,
+                      first_row_number=source.first_row_number, rowid_base=base)
+
+
+NO_DATA_ROWS = "file has a header but no data rows"
 
 
 def _select_list(mapping: dict[str, str], required: tuple[str, ...], optional: tuple[str, ...]) -> str:
@@ -159,17 +206,12 @@ def _select_list(mapping: dict[str, str], required: tuple[str, ...], optional: t
     return ", ".join(parts)
 
 
-def _create_staging(
-    con: duckdb.DuckDBPyConnection, table: str, source_sql: str, select_list: str, first_row_number: int,
-    warnings: tuple[str, ...],
-) -> StagedFile:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select_list} FROM {source_sql}")
-    rows, base = con.execute(f"SELECT count(*), coalesce(min(rowid), 0) FROM {table}").fetchall()[0]
-    return StagedFile(table=table, rows=rows, warnings=warnings, first_row_number=first_row_number,
-                      rowid_base=base)
+def _source(source_sql: str, select_list: str, first_row_number: int, warnings: tuple[str, ...],
+            registered_view: str | None = None) -> Source:
+    return Source(f"SELECT {select_list} FROM {source_sql}", warnings, first_row_number, registered_view)
 
 
-def _stage_csv(con, path: Path, table: str, required, optional) -> StagedFile | FileError:
+def _open_csv(con, path: Path, name: str, required, optional) -> Source | FileError:
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if b"\x00" in head:
@@ -196,20 +238,20 @@ def _stage_csv(con, path: Path, table: str, required, optional) -> StagedFile | 
         "quote='\"', escape='\"', strict_mode=true, null_padding=false, encoding='utf-8')"
     )
     alias_mapping = {col: aliases[name] for col, name in mapping.items()}
-    return _create_staging(con, table, source, _select_list(alias_mapping, required, optional), 2, warnings)
+    return _source(source, _select_list(alias_mapping, required, optional), 2, warnings)
 
 
-def _stage_parquet(con, path: Path, table: str, required, optional) -> StagedFile | FileError:
+def _open_parquet(con, path: Path, name: str, required, optional) -> Source | FileError:
     source = f"read_parquet({_sql_str(str(path))})"
     names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     matched = _match_columns(names, required, optional)
     if isinstance(matched, FileError):
         return matched
     mapping, warnings = matched
-    return _create_staging(con, table, source, _select_list(mapping, required, optional), 1, warnings)
+    return _source(source, _select_list(mapping, required, optional), 1, warnings)
 
 
-def _stage_jsonl(con, path: Path, table: str, required, optional) -> StagedFile | FileError:
+def _open_jsonl(con, path: Path, name: str, required, optional) -> Source | FileError:
     probe = f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, sample_size=-1)"
     try:
         names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()]
@@ -222,10 +264,10 @@ def _stage_jsonl(con, path: Path, table: str, required, optional) -> StagedFile 
     # Read every used key as text so numbers keep the digits the operator wrote.
     columns = "{" + ", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in mapping.values()) + "}"
     source = f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, columns={columns})"
-    return _create_staging(con, table, source, _select_list(mapping, required, optional), 1, warnings)
+    return _source(source, _select_list(mapping, required, optional), 1, warnings)
 
 
-def _stage_xlsx(con, path: Path, table: str, required, optional) -> StagedFile | FileError:
+def _open_xlsx(con, path: Path, name: str, required, optional) -> Source | FileError:
     try:
         frame = pl.read_excel(path, sheet_id=1, infer_schema_length=0)
     except Exception as exc:  # calamine raises its own types for corrupt workbooks
@@ -238,9 +280,6 @@ def _stage_xlsx(con, path: Path, table: str, required, optional) -> StagedFile |
         [pl.col(mapping[col]).cast(pl.Utf8).alias(col) if col in mapping else pl.lit(None, pl.Utf8).alias(col)
          for col in (*required, *optional)]
     )
-    view = f"{table}_xlsx"
+    view = f"{name}_xlsx"
     con.register(view, frame)
-    try:
-        return _create_staging(con, table, view, ", ".join((*required, *optional)), 2, warnings)
-    finally:
-        con.unregister(view)
+    return _source(view, ", ".join((*required, *optional)), 2, warnings, registered_view=view)
