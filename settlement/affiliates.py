@@ -656,6 +656,51 @@ def explain_relation(
     return _DateContext(con, on, equity_threshold).explain(a_id, b_id)
 
 
+def _shortest_path(indptr: np.ndarray, indices: np.ndarray, s: int, t: int) -> list[int] | None:
+    """A shortest s..t path in an undirected CSR graph (both directions stored), or None.
+
+    Bidirectional breadth-first search, a whole level at a time from the side whose frontier has the
+    fewer edges; at the first level where the two searches touch, the meeting node with the smallest
+    distance from the other side (then the smallest id) closes the path, so the path is shortest."""
+    if s == t:
+        return [s]
+    parent = ({s: -1}, {t: -1})
+    depth = ({s: 0}, {t: 0})
+    frontier = ([s], [t])
+    while frontier[0] and frontier[1]:
+        cost = [int((indptr[np.array(f) + 1] - indptr[np.array(f)]).sum()) for f in frontier]
+        side = 0 if cost[0] <= cost[1] else 1
+        own_parent, own_depth = parent[side], depth[side]
+        other_depth = depth[1 - side]
+        nxt: list[int] = []
+        meet: list[int] = []
+        for v in frontier[side]:
+            d = own_depth[v] + 1
+            for w in indices[indptr[v]:indptr[v + 1]].tolist():
+                if w in own_parent:
+                    continue
+                own_parent[w] = v
+                own_depth[w] = d
+                nxt.append(w)
+                if w in other_depth:
+                    meet.append(w)
+        if meet:
+            w = min(meet, key=lambda x: (other_depth[x], x))
+            half = []
+            x = w
+            while x != -1:
+                half.append(x)
+                x = parent[0][x]
+            half.reverse()  # s .. w
+            x = parent[1][w]
+            while x != -1:
+                half.append(x)
+                x = parent[1][x]
+            return half  # s .. w .. t
+        frontier = (nxt, frontier[1]) if side == 0 else (frontier[0], nxt)
+    return None
+
+
 def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity_threshold: Decimal) -> pl.DataFrame:
     """``pairs`` (a_id, b_id, on_date) with a column ``path``: the explanation text of each pair.
 
@@ -710,29 +755,15 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
             m = (r_s <= d) & (r_e >= d)
             indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[m], minlength=n))])
             graph = csr_matrix((np.ones(int(m.sum()), dtype=np.int8), cols[m], indptr), shape=(n, n))
-            by_target: dict[str, list[str]] = defaultdict(list)
-            for a, targets in by_source.items():
+            for a, targets in sorted(by_source.items()):
                 for b in targets:
-                    by_target[b].append(a)
-            # Search from whichever side has fewer distinct parties (typically the dataset owners).
-            forward = len(by_source) <= len(by_target)
-            plan_day = by_source if forward else by_target
-            for src, others in sorted(plan_day.items()):
-                if src not in node:
-                    continue
-                _, pred = breadth_first_order(graph, node[src], directed=True, return_predecessors=True)
-                for other in others:
-                    j = node.get(other)
-                    if j is None or src == other or pred[j] < 0:
+                    if a == b or a not in node or b not in node:
                         continue
-                    path = [j]
-                    while path[-1] != node[src]:
-                        path.append(int(pred[path[-1]]))
-                    names = [parties[i] for i in reversed(path)]  # src ... other
-                    if not forward:
-                        names.reverse()  # a ... b
-                    a, b = (src, other) if forward else (other, src)
-                    found.append((a, b, on, names))
+                    # Bidirectional search: touches the neighbourhoods of a and b only, not a whole
+                    # 700k-party group as a one-sided BFS per source would.
+                    path = _shortest_path(graph.indptr, graph.indices, node[a], node[b])
+                    if path is not None:
+                        found.append((a, b, on, [parties[i] for i in path]))
         if not found:
             continue
         # Index only the records the found paths need: outright records at path nodes and the equity

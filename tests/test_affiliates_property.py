@@ -148,3 +148,34 @@ def test_groups_equal_brute_force_closure(records) -> None:
         for a, b, d in probe[:6]:
             stored = {p: g for p, f, t, g in rows if f <= d <= t}
             assert explain_relation(con, a, b, on=d, equity_threshold=THRESHOLD).related == (stored[a] == stored[b])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(min_value=2, max_value=12),
+    edges=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=30),
+    s=st.integers(0, 11),
+    t=st.integers(0, 11),
+)
+def test_bidirectional_search_finds_a_shortest_path(n, edges, s, t) -> None:
+    import networkx as nx
+    import numpy as np
+    from scipy.sparse import coo_matrix
+
+    from settlement.affiliates import _shortest_path
+
+    s, t = s % n, t % n
+    pairs = [(u % n, v % n) for u, v in edges if u % n != v % n]
+    rows = np.array([u for u, v in pairs] + [v for u, v in pairs], dtype=np.int64)
+    cols = np.array([v for u, v in pairs] + [u for u, v in pairs], dtype=np.int64)
+    csr = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)).tocsr()
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(pairs)
+    path = _shortest_path(csr.indptr, csr.indices, s, t)
+    if nx.has_path(g, s, t):
+        assert path is not None and path[0] == s and path[-1] == t
+        assert len(path) - 1 == nx.shortest_path_length(g, s, t)
+        assert all(g.has_edge(u, v) for u, v in zip(path, path[1:]))
+    else:
+        assert path is None
