@@ -96,7 +96,8 @@ class Targets:
     ``targets``: clause, beneficiary_id, dataset_id ('' for clause 7), amount (non-zero keys only; a key
     absent here has target 0, the ledger claws it back). ``datasets`` / ``platforms``: the explanation rows
     (columns of run_dataset_results / run_platform_results without run_id). Exclusions and caller buyers
-    stay in the TEMP tables ``_s_exclusions`` and ``_s_callers`` of the connection that computed them.
+    are ``exclusions_sql`` (a SELECT over this connection's TEMP tables, inserted under the run id by
+    settlement.run) and the TEMP table ``_s_callers``; ``drop_staging`` removes the TEMP tables.
     """
 
     year: int
@@ -104,7 +105,7 @@ class Targets:
     targets: pl.DataFrame
     datasets: pl.DataFrame
     platforms: pl.DataFrame
-    exclusions_table: str = "_s_exclusions"
+    exclusions_sql: str = ""
     callers_table: str = "_s_callers"
 
 
@@ -129,59 +130,50 @@ def _stage_sales(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
     # affiliate_day_groups covers the in-scope days of Y: x ≠ y related on d iff both rows cover d with
     # equal group_id (settlement.affiliates); a party without a row is its own group.
     day_group = lambda alias, col: (  # noqa: E731
-        f"LEFT JOIN affiliate_day_groups {alias} ON {alias}.year = {y} AND {alias}.party_id = s.{col} "
-        f"AND s.local_date BETWEEN {alias}.day_from AND {alias}.day_to"
+        f"LEFT JOIN affiliate_day_groups {alias} ON NOT s.retracted AND s.in_window AND {alias}.year = {y} "
+        f"AND {alias}.party_id = s.{col} AND s.local_date BETWEEN {alias}.day_from AND {alias}.day_to"
     )
+    # One pass (each 10M-row materialisation costs seconds): sales with net, scope, certification, the
+    # trade-date relations (range joins only for live in-window sales) and the first P12 reason per clause.
     con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_sales0 AS
+CREATE OR REPLACE TEMP TABLE _s_status AS
 WITH live_refunds AS (  -- P9: refunds from non-retracted uploads reduce their sale, whatever their date
     SELECT platform_id, ref_trade_id AS trade_id, sum(amount) AS refunded
     FROM trades WHERE kind = 'refund' AND NOT retracted
     GROUP BY ALL
+), s AS (
+    SELECT t.trade_id, t.platform_id, t.dataset_id, t.seller_id, t.buyer_id, t.local_date, t.amount,
+           t.retracted, t.upload_id,
+           coalesce(r.refunded, 0)::DECIMAL(18,2) AS refunded,
+           (t.amount - coalesce(r.refunded, 0))::DECIMAL(18,2) AS net,
+           {in_window} AS in_window,
+           d.owner_id,
+           d.dataset_id IS NOT NULL AS ds_registered,
+           d.certified_on AS ds_from, d.certified_until AS ds_until,
+           d.dataset_id IS NOT NULL AND coalesce(d.certified_on <= t.local_date, true)
+               AND coalesce(t.local_date <= d.certified_until, true) AS ds_certified,      -- P10.1
+           p.platform_id IS NOT NULL AS pf_registered,
+           p.certified_on AS pf_from, p.certified_until AS pf_until,
+           p.platform_id IS NOT NULL AND coalesce(p.certified_on <= t.local_date, true)
+               AND coalesce(t.local_date <= p.certified_until, true) AS pf_certified       -- P11.1
+    FROM trades t
+    LEFT JOIN live_refunds r
+           ON NOT t.retracted AND r.platform_id = t.platform_id AND r.trade_id = t.trade_id
+    LEFT JOIN datasets d ON d.dataset_id = t.dataset_id
+    LEFT JOIN platforms p ON p.platform_id = t.platform_id
+    WHERE t.kind = 'sale' AND t.local_date BETWEEN DATE '{y}-01-01' AND DATE '{y}-12-31'
+), f AS (
+    SELECT s.*,
+           s.buyer_id = s.owner_id OR coalesce(gb.group_id = go.group_id, false) AS rel_owner,
+           coalesce(gb.group_id = gs.group_id, false) AS rel_buyer_seller,
+           s.platform_id = s.buyer_id OR coalesce(gp.group_id = gb.group_id, false) AS rel_platform_buyer,
+           s.platform_id = s.seller_id OR coalesce(gp.group_id = gs.group_id, false) AS rel_platform_seller
+    FROM s
+    {day_group("gb", "buyer_id")}
+    {day_group("go", "owner_id")}
+    {day_group("gs", "seller_id")}
+    {day_group("gp", "platform_id")}
 )
-SELECT t.trade_id, t.platform_id, t.dataset_id, t.seller_id, t.buyer_id, t.local_date, t.amount,
-       t.retracted, t.upload_id,
-       coalesce(r.refunded, 0)::DECIMAL(18,2) AS refunded,
-       (t.amount - coalesce(r.refunded, 0))::DECIMAL(18,2) AS net,
-       {in_window} AS in_window,
-       d.owner_id,
-       d.dataset_id IS NOT NULL AS ds_registered,
-       d.certified_on AS ds_from, d.certified_until AS ds_until,
-       d.dataset_id IS NOT NULL AND coalesce(d.certified_on <= t.local_date, true)
-           AND coalesce(t.local_date <= d.certified_until, true) AS ds_certified,      -- P10.1
-       p.platform_id IS NOT NULL AS pf_registered,
-       p.certified_on AS pf_from, p.certified_until AS pf_until,
-       p.platform_id IS NOT NULL AND coalesce(p.certified_on <= t.local_date, true)
-           AND coalesce(t.local_date <= p.certified_until, true) AS pf_certified       -- P11.1
-FROM trades t
-LEFT JOIN live_refunds r
-       ON NOT t.retracted AND r.platform_id = t.platform_id AND r.trade_id = t.trade_id
-LEFT JOIN datasets d ON d.dataset_id = t.dataset_id
-LEFT JOIN platforms p ON p.platform_id = t.platform_id
-WHERE t.kind = 'sale' AND t.local_date BETWEEN DATE '{y}-01-01' AND DATE '{y}-12-31'
-""")
-    # Relations only matter for sales that reach the RELATED_PARTY test (live and in scope).
-    con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_sales AS
-SELECT s.*,
-       s.buyer_id = s.owner_id OR coalesce(gb.group_id = go.group_id, false) AS rel_owner,
-       coalesce(gb.group_id = gs.group_id, false) AS rel_buyer_seller,
-       s.platform_id = s.buyer_id OR coalesce(gp.group_id = gb.group_id, false) AS rel_platform_buyer,
-       s.platform_id = s.seller_id OR coalesce(gp.group_id = gs.group_id, false) AS rel_platform_seller
-FROM (SELECT * FROM _s_sales0 WHERE NOT retracted AND in_window) s
-{day_group("gb", "buyer_id")}
-{day_group("go", "owner_id")}
-{day_group("gs", "seller_id")}
-{day_group("gp", "platform_id")}
-UNION ALL BY NAME
-SELECT s.*, false AS rel_owner, false AS rel_buyer_seller, false AS rel_platform_buyer,
-       false AS rel_platform_seller
-FROM _s_sales0 s WHERE s.retracted OR NOT s.in_window
-""")
-    con.execute("DROP TABLE _s_sales0")
-    # P12: the first reason that applies, per clause (NULL = the sale is eligible).
-    con.execute("""
-CREATE OR REPLACE TEMP TABLE _s_status AS
 SELECT *,
        CASE WHEN retracted THEN 'RETRACTED' WHEN NOT in_window THEN 'OUT_OF_WINDOW'
             WHEN NOT ds_certified THEN 'NOT_CERTIFIED' WHEN rel_owner THEN 'RELATED_PARTY'
@@ -190,9 +182,8 @@ SELECT *,
             WHEN NOT pf_certified THEN 'PLATFORM_NOT_CERTIFIED'
             WHEN rel_buyer_seller OR rel_platform_buyer OR rel_platform_seller THEN 'RELATED_PARTY'
             WHEN net <= 0 THEN 'FULLY_REFUNDED' END AS c7_reason                         -- P11.2
-FROM _s_sales
+FROM f
 """)
-    con.execute("DROP TABLE _s_sales")
 
 
 def _clause6(con: duckdb.DuckDBPyConnection, yp: YearParams) -> pl.DataFrame:
@@ -320,8 +311,9 @@ WHERE a_id <> b_id
     con.execute("DROP TABLE _s_pairs")
 
 
-def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
-    """_s_exclusions: one row per (trade, clause) that earns nothing, with its P12 reason (set-based)."""
+def _exclusions_sql(con: duckdb.DuckDBPyConnection, yp: YearParams) -> str:
+    """The SELECT of one row per (trade, clause) that earns nothing, with its P12 reason and detail, over
+    the TEMP tables of this connection (columns of ``exclusions`` without run_id). Stages _s_refunds."""
     y = yp.year
     window = f"{yp.window_start}..{yp.window_end}" if yp.first_day else "none in this year"
     thr = yp.c6_threshold if yp.c6_threshold is not None else 0
@@ -367,8 +359,21 @@ def _stage_exclusions(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
                     THEN 'same enterprise' ELSE coalesce(r7.path, {no_path7}) END || ' (P8, P11.2)'
         WHEN 'FULLY_REFUNDED' THEN 'amount ' || s.amount || ' fully refunded (' || s.refunded || ') (P9)'
     END"""
+    # Refunds belong to their sale's year (P9): the live sale's date when there is one, else their own.
     con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_sale_reasons AS
+CREATE OR REPLACE TEMP TABLE _s_refunds AS
+WITH live_sales AS (
+    SELECT platform_id, trade_id, local_date, upload_id FROM trades WHERE kind = 'sale' AND NOT retracted
+)
+SELECT r.platform_id, r.trade_id, r.upload_id, r.ref_trade_id, r.retracted, r.dataset_id,
+       ls.trade_id IS NOT NULL AS has_live_sale, ls.upload_id AS sale_upload_id
+FROM trades r
+LEFT JOIN live_sales ls ON ls.platform_id = r.platform_id AND ls.trade_id = r.ref_trade_id
+WHERE r.kind = 'refund' AND year(coalesce(ls.local_date, r.local_date)) = {y}
+""")
+    # The sale reasons as an inlined (never materialised) CTE: the exclusions are written straight into
+    # the run's table by one INSERT ... SELECT (settlement.run), millions of rows never copied twice.
+    sale_reasons = f"""
 SELECT s.platform_id, s.trade_id, s.upload_id, s.dataset_id, s.c6_final AS c6_reason_final, s.c7_reason,
        {detail6} AS detail6,
        {detail7} AS detail7
@@ -384,28 +389,15 @@ LEFT JOIN _s_related r7 ON s.c7_reason = 'RELATED_PARTY' AND r7.on_date = s.loca
       AND r7.a_id = CASE WHEN s.rel_buyer_seller THEN s.buyer_id ELSE s.platform_id END
       AND r7.b_id = CASE WHEN s.rel_buyer_seller THEN s.seller_id WHEN s.rel_platform_buyer THEN s.buyer_id
                          ELSE s.seller_id END
-WHERE s.c6_final IS NOT NULL OR s.c7_reason IS NOT NULL
-""")
-    # Refunds belong to their sale's year (P9): the live sale's date when there is one, else their own.
-    con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_refunds AS
-WITH live_sales AS (
-    SELECT platform_id, trade_id, local_date, upload_id FROM trades WHERE kind = 'sale' AND NOT retracted
-)
-SELECT r.platform_id, r.trade_id, r.upload_id, r.ref_trade_id, r.retracted, r.dataset_id,
-       ls.trade_id IS NOT NULL AS has_live_sale, ls.upload_id AS sale_upload_id
-FROM trades r
-LEFT JOIN live_sales ls ON ls.platform_id = r.platform_id AND ls.trade_id = r.ref_trade_id
-WHERE r.kind = 'refund' AND year(coalesce(ls.local_date, r.local_date)) = {y}
-""")
-    con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_exclusions AS
-SELECT {y} AS year, 6 AS clause, platform_id, trade_id, c6_reason_final AS reason, detail6 AS detail,
-       dataset_id, 'sale' AS kind, upload_id
-FROM _s_sale_reasons WHERE c6_reason_final IS NOT NULL
-UNION ALL
-SELECT {y}, 7, platform_id, trade_id, c7_reason, detail7, dataset_id, 'sale', upload_id
-FROM _s_sale_reasons WHERE c7_reason IS NOT NULL
+"""
+    return f"""
+WITH sr AS NOT MATERIALIZED ({sale_reasons})
+SELECT {y} AS year, c.clause, sr.platform_id, sr.trade_id,
+       CASE c.clause WHEN 6 THEN sr.c6_reason_final ELSE sr.c7_reason END AS reason,
+       CASE c.clause WHEN 6 THEN sr.detail6 ELSE sr.detail7 END AS detail,
+       sr.dataset_id, 'sale' AS kind, sr.upload_id
+FROM sr CROSS JOIN (VALUES (6), (7)) AS c(clause)
+WHERE (CASE c.clause WHEN 6 THEN sr.c6_reason_final ELSE sr.c7_reason END) IS NOT NULL
 UNION ALL
 SELECT {y}, c.clause, r.platform_id, r.trade_id,
        CASE WHEN r.retracted OR NOT r.has_live_sale THEN 'RETRACTED'
@@ -417,13 +409,11 @@ SELECT {y}, c.clause, r.platform_id, r.trade_id,
        coalesce(sr.dataset_id, r.dataset_id), 'refund', r.upload_id
 FROM _s_refunds r
 CROSS JOIN (VALUES (6), (7)) AS c(clause)
-LEFT JOIN _s_sale_reasons sr ON r.has_live_sale AND sr.platform_id = r.platform_id
+LEFT JOIN sr ON r.has_live_sale AND sr.platform_id = r.platform_id
       AND sr.trade_id = r.ref_trade_id AND sr.upload_id = r.sale_upload_id
 WHERE r.retracted OR NOT r.has_live_sale
    OR (CASE c.clause WHEN 6 THEN sr.c6_reason_final ELSE sr.c7_reason END) IS NOT NULL
-""")
-    for t in ("_s_sale_reasons", "_s_refunds"):
-        con.execute(f"DROP TABLE {t}")
+"""
 
 
 PATH_BUDGET = 200  # distinct related (a, b, date) pairs explained with a record path per run (~10-100 ms each)
@@ -447,8 +437,7 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
     datasets = _clause6(con, yp)
     platforms = _clause7(con, yp)
     _related_details(con, yp, path_budget)
-    _stage_exclusions(con, yp)
-    con.execute("DROP TABLE IF EXISTS _s_related")
+    exclusions_sql = _exclusions_sql(con, yp)
     targets = pl.concat(
         [
             datasets.filter(pl.col("target") != 0).select(
@@ -465,7 +454,16 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
             ),
         ]
     ).cast(TARGET_SCHEMA).sort("clause", "beneficiary_id", "dataset_id")
-    return Targets(year=year, params=yp, targets=targets, datasets=datasets, platforms=platforms)
+    return Targets(year=year, params=yp, targets=targets, datasets=datasets, platforms=platforms,
+                   exclusions_sql=exclusions_sql)
+
+
+STAGING_TABLES = ("_s_status", "_s_datasets", "_s_callers", "_s_related", "_s_refunds")
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    for table in STAGING_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _ensure_group_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -79,10 +79,14 @@ class NoRun(LookupError):
 
 
 def latest_run(con: duckdb.DuckDBPyConnection, year: int) -> int:
-    run_id = con.execute("SELECT max(run_id) FROM settlement_runs WHERE year = ?", [year]).fetchall()[0][0]
-    if run_id is None:
+    """The run whose stored explanations describe the latest run of ``year`` (a repeated run with unchanged
+    inputs points back to the run that computed them: view run_explanation_source)."""
+    rows = con.execute(
+        "SELECT source_run_id FROM run_explanation_source WHERE year = ? ORDER BY run_id DESC LIMIT 1", [year]
+    ).fetchall()
+    if not rows:
         raise NoRun(f"no settlement run for {year} yet: run `settle run --year {year}`")
-    return int(run_id)
+    return int(rows[0][0])
 
 
 def _exclusions(con, run_id: int, clause: int, column: str, value: str, limit: int):

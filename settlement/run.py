@@ -62,7 +62,7 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
         con.execute(
             f"INSERT INTO exclusions (run_id, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id) "
             f"SELECT {int(run_id)}, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id "
-            f"FROM {targets.exclusions_table}"
+            f"FROM ({targets.exclusions_sql})"
         )
         con.execute(
             f"INSERT INTO run_caller_buyers SELECT {int(run_id)}, year, dataset_id, group_id, buyer_id, "
@@ -82,15 +82,19 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
         con.unregister("_s_platforms_df")
 
 
-def drop_staging(con: duckdb.DuckDBPyConnection, targets: Targets) -> None:
-    for table in (targets.exclusions_table, targets.callers_table, "_s_status", "_s_datasets"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledger.RunResult:
     """Settle one year: compute the targets (P9–P12), append the deltas (P13), store why (P12)."""
     started_at = datetime.now(timezone.utc)
     fingerprint = inputs_fingerprint(con, year, params_hash=params.sha256)
+    previous = con.execute(
+        "SELECT run_id, inputs_fingerprint FROM settlement_runs WHERE year = ? ORDER BY run_id DESC LIMIT 1", [year]
+    ).fetchall()
+    if previous and previous[0][1] == fingerprint:
+        # Same inputs as the year's last run: same targets (P13: appends nothing unless the ledger moved);
+        # its exclusions / explanations stay valid (view run_explanation_source), nothing is recomputed.
+        return _rerun_unchanged(con, year, previous[0][0], fingerprint, params.sha256, started_at)
     targets = clauses.compute_targets(con, year, params=params)
     try:
         # One transaction: the run, its entries (P13) and its exclusions/explanations (P12) land together.
@@ -120,7 +124,23 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledg
                 raise
         raise AssertionError("unreachable")
     finally:
-        drop_staging(con, targets)
+        clauses.drop_staging(con)
+
+
+def _rerun_unchanged(con, year: int, previous_run: int, fingerprint: str, params_hash: str,
+                     started_at: datetime) -> ledger.RunResult:
+    targets = con.sql(
+        "SELECT CAST(clause AS BIGINT) AS clause, beneficiary_id, dataset_id, amount FROM run_targets "
+        "WHERE run_id = ? ORDER BY ALL", params=[previous_run]
+    ).pl().cast(clauses.TARGET_SCHEMA)
+    return ledger.append_run(con, year=year, targets=targets, params_hash=params_hash,
+                             inputs_fingerprint=fingerprint, engine_version=ENGINE_VERSION, started_at=started_at)
+
+
+def explanation_run(con: duckdb.DuckDBPyConnection, run_id: int) -> int:
+    """The run whose stored exclusions / explanations describe ``run_id`` (see run_explanation_source)."""
+    rows = con.execute("SELECT source_run_id FROM run_explanation_source WHERE run_id = ?", [run_id]).fetchall()
+    return int(rows[0][0]) if rows else run_id
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

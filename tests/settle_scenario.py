@@ -12,6 +12,8 @@ from settlement.run import run_settlement
 from tests.settle_world import load_affiliations, load_datasets, load_platforms, load_prior_awards, new_store
 
 PARAMS = load_params()
+# the run whose stored exclusions / explanations describe the year's latest run (run_explanation_source)
+LATEST = "(SELECT source_run_id FROM run_explanation_source WHERE year = ? ORDER BY run_id DESC LIMIT 1)"
 Y23, Y24 = date(2023, 1, 1), date(2024, 1, 1)
 
 
@@ -41,7 +43,7 @@ def reasons(con, year: int, clause: int) -> dict[str, str]:
     """trade_id -> P12 reason in the latest run of ``year``."""
     rows = con.execute(
         "SELECT trade_id, reason FROM exclusions WHERE clause = ? AND run_id = "
-        "(SELECT max(run_id) FROM settlement_runs WHERE year = ?)",
+        + LATEST,
         [clause, year],
     ).fetchall()
     return dict(rows)
@@ -50,7 +52,7 @@ def reasons(con, year: int, clause: int) -> dict[str, str]:
 def details(con, year: int, clause: int) -> dict[str, str]:
     rows = con.execute(
         "SELECT trade_id, detail FROM exclusions WHERE clause = ? AND run_id = "
-        "(SELECT max(run_id) FROM settlement_runs WHERE year = ?)",
+        + LATEST,
         [clause, year],
     ).fetchall()
     return dict(rows)
@@ -59,7 +61,7 @@ def details(con, year: int, clause: int) -> dict[str, str]:
 def dataset_row(con, year: int, dataset_id: str) -> dict:
     rel = con.sql(
         "SELECT * FROM run_dataset_results WHERE dataset_id = ? AND run_id = "
-        "(SELECT max(run_id) FROM settlement_runs WHERE year = ?)",
+        + LATEST,
         params=[dataset_id, year],
     )
     rows = rel.fetchall()

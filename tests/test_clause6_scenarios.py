@@ -189,7 +189,8 @@ def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp
     settle(con, 2024)
     # the path of records comes from settlement.affiliates.explain_pairs (P7)
     assert "OWN1 controls B1 (record 1, valid from 2024-07-01)" in details(con, 2024, 6)["sep"]
-    compute_targets(con, 2024, params=PARAMS, path_budget=0)
-    detail = con.execute("SELECT detail FROM _s_exclusions WHERE clause = 6 AND trade_id = 'sep'").fetchall()[0][0]
+    staged = compute_targets(con, 2024, params=PARAMS, path_budget=0)
+    detail = con.execute(f"SELECT detail FROM ({staged.exclusions_sql}) WHERE clause = 6 AND trade_id = 'sep'"
+                         ).fetchall()[0][0]
     assert detail == ("buyer B1 related to owner OWN1 on 2024-09-01: same affiliate group that day; path: "
                       "settle affiliates explain B1 OWN1 --on 2024-09-01 (P8, P10.2)")

@@ -24,6 +24,10 @@ def test_unchanged_inputs_append_nothing_and_record_the_run(tmp_path):
     assert again.appended == () and again.run_id == first.run_id + 1
     fps = con.execute("SELECT inputs_fingerprint FROM settlement_runs ORDER BY run_id").fetchall()
     assert fps[0] == fps[1]
+    # the repeated run computed nothing new: its explanations are the first run's
+    assert con.execute("SELECT run_id, source_run_id FROM run_explanation_source ORDER BY run_id").fetchall() == [
+        (first.run_id, first.run_id), (again.run_id, first.run_id)]
+    assert con.execute("SELECT count(*) FROM exclusions WHERE run_id = ?", [again.run_id]).fetchall() == [(0,)]
     assert ledger.verify(con).ok
 
 
@@ -82,6 +86,7 @@ def test_late_refund_of_a_retracted_sale_and_reupload(tmp_path):
     assert paid(con, 2024) == {(6, "OWN1", "D1"): D("360.00"), (7, "PLAT", ""): D("36.00")}
     ex = con.execute(
         "SELECT trade_id, upload_id, reason FROM exclusions WHERE clause = 6 AND run_id = 2 ORDER BY 1").fetchall()
+    assert con.execute("SELECT count(*) FROM settlement_runs").fetchall() == [(2,)]
     assert ex == [("s1", u1, "RETRACTED"), ("s2", u1, "RETRACTED"), ("s3", u1, "RETRACTED"), ("s4", u1, "RETRACTED")]
 
 
