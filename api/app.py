@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         writer = store.open_store(settings.db)  # migrates forward; this process is now the one writer
         sandbox = SqlSandbox(writer, settings.snapshot_dir(), memory_limit=settings.sql_memory_limit,
-                             threads=settings.sql_threads, max_age_s=settings.sql_snapshot_max_age_s)
+                             threads=settings.sql_threads, max_age_s=settings.sql_snapshot_max_age_s,
+                             wait_s=settings.sql_snapshot_wait_s)
         app.state.api = ApiState(settings=settings, writer=writer, sandbox=sandbox)
         try:
             yield

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.sql_guard import SnapshotUnavailable
 from settlement.errors import UserError
 
 log = logging.getLogger("settle.api")
@@ -136,6 +137,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(503, envelope("out_of_memory", "the server ran out of its database memory budget "
                                    "(SETTLE_MEMORY_LIMIT) for this request; nothing was stored; retry later "
                                    "or ask the operator of the server to raise the limit"))
+
+    @app.exception_handler(SnapshotUnavailable)
+    async def _no_snapshot(_: Request, exc: SnapshotUnavailable) -> JSONResponse:
+        return _json(503, envelope("sql_unavailable", str(exc)))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # a bug: logged, never a traceback out

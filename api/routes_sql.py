@@ -44,7 +44,8 @@ def post_sql(body: SqlRequest, request: Request, token: TokenInfo = Depends(requ
     if isinstance(outcome, SqlRefusal):
         log_query(state.writer, who=token.who, sql=body.sql, row_count=None, ms=ms, outcome=outcome.outcome,
                   message=outcome.message)
-        raise ApiError(400, outcome.code, outcome.message, details=outcome.details)
+        status = 503 if outcome.code == "sql_unavailable" else 400
+        raise ApiError(status, outcome.code, outcome.message, details=outcome.details)
     log_query(state.writer, who=token.who, sql=body.sql, row_count=len(outcome.rows), ms=ms,
               outcome="truncated" if outcome.truncated else "ok", message=None)
     return SqlOut(**outcome.to_json_dict())

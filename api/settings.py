@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="The SQL snapshot is rebuilt when data changed through the API, or when older than this."
     )
 
+    sql_snapshot_wait_s: float = Field(
+        2.0, ge=0, description="How long a query waits for a snapshot rebuild before reading the previous one."
+    )
+
     def resolved_upload_dir(self) -> Path:
         return self.upload_dir or self.db.with_name(self.db.name + ".uploads")
 

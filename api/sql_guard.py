@@ -11,9 +11,11 @@ Two independent walls (issue 5):
 Why a snapshot: inside one process DuckDB refuses to open the same file twice ("Unique file handle
 conflict" for ATTACH, "different configuration" for connect, measured on duckdb 2.0.1), and a second
 process cannot open a file another process writes. So the server's writer instance copies the store
-into a snapshot file with ``COPY FROM DATABASE`` (an MVCC read: it blocks no writer; about 1.5 s per
-10M trade rows here) whenever data changed through the API (a generation counter) or the snapshot is
-older than ``sql_snapshot_max_age_s``. Token hashes are dropped from the snapshot.
+into a snapshot file (schema, then every table's rows in one MVCC transaction: it blocks no writer;
+~11 s for 10M trade rows on this shared machine) when data changed through the API (a generation
+counter) or the snapshot is older than ``sql_snapshot_max_age_s``. The rebuild runs in the background:
+a query waits for it at most ``sql_snapshot_wait_s``, then reads the previous snapshot (its answer's
+``snapshot_at`` says how old). Token hashes are never written into a snapshot.
 
 Time limit: a timer thread calls ``interrupt()`` on the query's cursor. Row cap: ``fetchmany(cap + 1)``
 on the streaming result, so a 10M-row query never materialises. Every query, refused or not, is logged in
@@ -25,6 +27,7 @@ Must not import the routes or FastAPI: the app wires this to HTTP.
 from __future__ import annotations
 
 import base64
+import logging
 import datetime as dt
 import itertools
 import math
@@ -39,9 +42,15 @@ from typing import Callable
 
 import duckdb
 
+log = logging.getLogger("settle.api.sql")
+
 SNAPSHOT_CATALOG = "store"
 # Columns never copied into the regulator's snapshot (secrets, even if hashed).
 _SNAPSHOT_DROPS = (("api_tokens", "token_sha256"),)
+
+
+class SnapshotUnavailable(RuntimeError):
+    """No snapshot of the store could be built (a bug or a full disk): logged, answered 503."""
 
 
 @dataclass(frozen=True)
@@ -192,9 +201,11 @@ class SqlSandbox:
     memory_limit: str = "1GB"
     threads: int = 1
     max_age_s: float = 30.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _current and refcounts
-    _build_lock: threading.Lock = field(default_factory=threading.Lock)  # one rebuild at a time
+    wait_s: float = 2.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _current, _rebuild, refcounts
     _current: _Snapshot | None = None
+    _rebuild: threading.Thread | None = None
+    _rebuild_done: threading.Event | None = None
     _counter: itertools.count = field(default_factory=itertools.count)
     # Parses only (wall 1 runs before any snapshot is taken); a cursor per call keeps it thread-safe.
     _parser: duckdb.DuckDBPyConnection = field(default_factory=lambda: duckdb.connect(":memory:"))
@@ -211,30 +222,58 @@ class SqlSandbox:
             and time.monotonic() - snap.built_monotonic <= self.max_age_s
         )
 
-    def _acquire(self, generation: int) -> _Snapshot:
-        with self._lock:
-            snap = self._current
-            if self._fresh(snap, generation):
-                snap.users += 1
-                return snap
-        with self._build_lock:  # queries arriving during a rebuild wait for it, then see the new data
-            with self._lock:
-                snap = self._current
-                if self._fresh(snap, generation):
-                    snap.users += 1
-                    return snap
+    def _start_rebuild(self, generation: int) -> threading.Event:
+        """Under self._lock: the running rebuild's event, or a new background rebuild's."""
+        if self._rebuild is not None and self._rebuild_done is not None:
+            return self._rebuild_done
+        done = threading.Event()
+        self._rebuild_done = done
+        self._rebuild = threading.Thread(target=self._rebuild_worker, args=(generation, done),
+                                         name="sql-snapshot", daemon=True)
+        self._rebuild.start()
+        return done
+
+    def _rebuild_worker(self, generation: int, done: threading.Event) -> None:
+        try:
             path = self.snapshot_dir / f"snapshot-{next(self._counter)}-{uuid.uuid4().hex[:8]}.duckdb"
             build_snapshot(self.writer, path)
             con = open_sandbox(path, memory_limit=self.memory_limit, threads=self.threads)
             built_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            new = _Snapshot(path, con, generation, time.monotonic(), built_at, users=1)
+            new = _Snapshot(path, con, generation, time.monotonic(), built_at)
             with self._lock:
                 old, self._current = self._current, new
                 if old is not None:
                     old.retired = True
                     if old.users == 0:
                         _dispose(old)
-            return new
+        except Exception:  # keep serving the previous snapshot; the next stale query tries again
+            log.exception("building the SQL snapshot failed")
+        finally:
+            with self._lock:
+                self._rebuild = None
+            done.set()
+
+    def _acquire(self, generation: int) -> _Snapshot | None:
+        """A snapshot to query (refcounted), rebuilt in the background when stale.
+
+        A stale query waits up to ``wait_s`` for the rebuild (small stores: it sees its own writes), then
+        reads the previous snapshot (``snapshot_at`` tells how old): a rebuild of a big store (~11 s for
+        10M trades on this machine) never holds a query beyond ``wait_s``. None only before the first
+        snapshot could be built.
+        """
+        with self._lock:
+            snap = self._current
+            if self._fresh(snap, generation):
+                snap.users += 1
+                return snap
+            done = self._start_rebuild(generation)
+        done.wait(None if snap is None else self.wait_s)
+        with self._lock:
+            snap = self._current
+            if snap is None:
+                return None
+            snap.users += 1
+            return snap
 
     def _release(self, snap: _Snapshot) -> None:
         with self._lock:
@@ -243,6 +282,9 @@ class SqlSandbox:
                 _dispose(snap)
 
     def close(self) -> None:
+        rebuild = self._rebuild
+        if rebuild is not None:
+            rebuild.join()  # it uses the writer, which closes next
         with self._lock:
             if self._current is not None:
                 self._current.retired = True
@@ -254,6 +296,8 @@ class SqlSandbox:
     def checkout_snapshot(self, generation: int) -> tuple[Path, str, Callable[[], None]]:
         """(file, built_at, release): a consistent snapshot file for download; call release() when done."""
         snap = self._acquire(generation)
+        if snap is None:
+            raise SnapshotUnavailable("the SQL snapshot could not be built; see the server log")
         return snap.path, snap.built_at, lambda: self._release(snap)
 
     def run(self, sql: str, *, row_cap: int, time_limit_s: float, generation: int) -> SqlResult | SqlRefusal:
@@ -267,6 +311,8 @@ class SqlSandbox:
         if refusal:
             return refusal
         snap = self._acquire(generation)
+        if snap is None:
+            return SqlRefusal("sql_unavailable", "the SQL snapshot could not be built; see the server log", "error")
         try:
             cur = snap.con.cursor()
             timer = threading.Timer(time_limit_s, cur.interrupt)

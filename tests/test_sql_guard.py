@@ -291,3 +291,29 @@ def test_regulator_downloads_a_consistent_read_only_copy(api: ApiEnv, tmp_path: 
         assert "token_sha256" not in [r[0] for r in con.execute("DESCRIBE api_tokens").fetchall()]
     finally:
         con.close()
+
+
+def test_a_slow_snapshot_rebuild_never_holds_a_query_beyond_the_wait(api: ApiEnv, monkeypatch):
+    from api import sql_guard
+
+    assert sql(api, "SELECT count(*) FROM trades").json()["rows"] == [[0]]  # first snapshot built
+    real_build = sql_guard.build_snapshot
+
+    def slow_build(writer, target):  # a big store: the rebuild takes a while
+        time.sleep(1.0)
+        real_build(writer, target)
+
+    monkeypatch.setattr(sql_guard, "build_snapshot", slow_build)
+    api.state.sandbox.wait_s = 0.1
+    api.client.post("/v1/uploads", files={"file": ("t.csv", trade_csv(trade_row("T1")))}, headers=A(api.operator_a))
+    started = time.perf_counter()
+    stale = sql(api, "SELECT count(*) FROM trades").json()
+    assert time.perf_counter() - started < 0.9
+    assert stale["rows"] == [[0]]  # the previous snapshot, answered at once
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        fresh = sql(api, "SELECT count(*) FROM trades").json()
+        if fresh["rows"] == [[1]]:
+            break
+        time.sleep(0.2)
+    assert fresh["rows"] == [[1]]  # the background rebuild landed
