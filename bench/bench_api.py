@@ -10,6 +10,7 @@
            rate/workers req/s) of GET /v1/payouts with an owner token, against a ledger of --keys keys;
            baseline GET /healthz at the same rate in the same run. Target: p99 < 50 ms at 200 req/s.
            (A Python asyncio+httpx client could not itself send 200 req/s on this shared 2-core machine.)
+  snapshot the SQL snapshot rebuild on a store of --trades rows vs COPY FROM DATABASE and a file copy.
 
 The server is ONE process (uvicorn, 1 worker) with a thread pool: DuckDB admits one writing process and
 another process cannot even open the file read-only while it is held (see docs/architecture.md).
@@ -17,6 +18,7 @@ another process cannot even open the file read-only while it is held (see docs/a
   .venv/bin/python bench/bench_api.py upload --gib 2
   .venv/bin/python bench/bench_api.py upload --gib 2 --invalid-header
   .venv/bin/python bench/bench_api.py payouts --keys 20000 --rate 200 --seconds 20
+  .venv/bin/python bench/bench_api.py snapshot --trades 10000000
 """
 
 from __future__ import annotations
@@ -305,6 +307,52 @@ def bench_payouts(args) -> None:
             shutil.rmtree(db.parent, ignore_errors=True)
 
 
+# ------------------------------------------------------------------------------------------------ snapshot
+
+
+def bench_snapshot(args) -> None:
+    """The SQL snapshot rebuild (api.sql_guard.build_snapshot) on a store of --trades trade rows, against two
+    baselines in the same run: DuckDB's own COPY FROM DATABASE of everything, and a plain file copy."""
+    from api.sql_guard import build_snapshot, open_sandbox
+
+    db, _ = fresh_store("snapshot")
+    con = store.open_store(db)
+    con.execute("INSERT INTO uploads VALUES (1, 'f', 'x', 1, 'csv', 1, 1, 0, 0, 'stored', 't', now(), false, NULL, NULL, NULL)")
+    t0 = time.perf_counter()
+    con.execute(f"""INSERT INTO trade_rows SELECT 'T' || range, '{credit_code(1)}', 'DS-' || (range % 997),
+        '{credit_code(2)}', 'B' || (range % 5000), TIMESTAMPTZ '2024-01-01 00:00:00+08' + to_seconds(range % 31000000),
+        DATE '2024-01-01', (range % 99999) / 100, 'CNY', 'sale', NULL, 1, range + 2 FROM range({args.trades})""")
+    con.execute("CHECKPOINT")
+    print(f"store: {args.trades:,} trade rows, {db.stat().st_size / MIB:.0f} MiB, made in {time.perf_counter() - t0:.1f} s")
+    times = {"snapshot": [], "copy_from_database": [], "file_copy": []}
+    for i in range(args.repeats):
+        t0 = time.perf_counter()
+        build_snapshot(con, db.parent / f"snap{i}.duckdb")
+        times["snapshot"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        con.execute(f"ATTACH '{db.parent / f'full{i}.duckdb'}' AS full{i}")
+        con.execute(f"COPY FROM DATABASE bench TO full{i}")
+        con.execute(f"DETACH full{i}")
+        times["copy_from_database"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        shutil.copyfile(db, db.parent / f"raw{i}.duckdb")
+        times["file_copy"].append(time.perf_counter() - t0)
+    sandbox = open_sandbox(db.parent / "snap0.duckdb", memory_limit="1GB", threads=1)
+    t0 = time.perf_counter()
+    sandbox.execute("SELECT count(*), sum(amount) FROM store.trades").fetchall()
+    query = time.perf_counter() - t0
+    sandbox.close()
+    con.close()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for k, v in med.items():
+        print(f"{k:20s} median {v:.2f} s over {args.repeats}")
+    print(f"ratios: snapshot / COPY FROM DATABASE = {med['snapshot'] / med['copy_from_database']:.2f}; "
+          f"snapshot / file copy = {med['snapshot'] / med['file_copy']:.0f}; sandbox count+sum over trades {query:.2f} s")
+    print(f"load average: {os.getloadavg()[0]:.1f}")
+    if not args.keep:
+        shutil.rmtree(db.parent, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -320,8 +368,12 @@ def main() -> None:
     pay.add_argument("--workers", type=int, default=8, help="client connections (hey -c)")
     pay.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"], help="uvicorn HTTP stack of the server")
     pay.add_argument("--keep", action="store_true")
+    snap = sub.add_parser("snapshot")
+    snap.add_argument("--trades", type=int, default=10_000_000)
+    snap.add_argument("--repeats", type=int, default=3)
+    snap.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    {"upload": bench_upload, "payouts": bench_payouts}[args.what](args)
+    {"upload": bench_upload, "payouts": bench_payouts, "snapshot": bench_snapshot}[args.what](args)
 
 
 if __name__ == "__main__":
