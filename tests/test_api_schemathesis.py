@@ -8,6 +8,8 @@ test well under a minute.
 from __future__ import annotations
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -21,23 +23,13 @@ from tests.test_api_support import ApiEnv, append_ledger, make_store, trade_csv,
 
 
 
-def _build():
-    import tempfile
-    from pathlib import Path
-
-    root = Path(tempfile.mkdtemp(prefix="settle-schemathesis-"))
-    config = Settings(db=root / "st.duckdb", sql_time_limit_s=1.0, sql_row_cap=100, upload_max_bytes=200_000)
-    made = make_store(config.db)
-    app = create_app(config)
-    client = TestClient(app, raise_server_exceptions=False)
-    client.__enter__()  # run the lifespan: the app now owns the store
-    env = ApiEnv(client=client, db=config.db, settings=config, **made)
-    client.post("/v1/uploads", files={"file": ("t.csv", trade_csv(trade_row("T1")))}, headers=env.auth(env.operator_a))
-    append_ledger(env, 2024, [(6, OWNER_A, "DS-A1", "100.00")])
-    return app, env
+ROOT = Path(tempfile.mkdtemp(prefix="settle-schemathesis-"))
+CONFIG = Settings(db=ROOT / "st.duckdb", sql_time_limit_s=1.0, sql_row_cap=100, upload_max_bytes=200_000)
+MADE = make_store(CONFIG.db)  # schemathesis loads /openapi.json through the app (and its lifespan) at import
+APP = create_app(CONFIG)
+ENV: ApiEnv | None = None
 
 
-APP, ENV = _build()
 # Unknown query parameters are ignored, as HTTP APIs conventionally do; schemathesis' negative_data_rejection
 # counts "?junk=1 accepted" as a violation. Every other check (no 5xx, status codes, response schemas,
 # content types, positive data accepted, auth not ignored) runs.
@@ -50,14 +42,22 @@ CONTENT_JUDGED = {"/v1/sql", "/v1/uploads", "/v1/tokens"}
 
 def excluded(case) -> list:
     return EXCLUDED + ([positive_data_acceptance] if case.path in CONTENT_JUDGED else [])
+
+
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _close_app():
+def _serving_app():
+    global ENV
+    client = TestClient(APP, raise_server_exceptions=False)
+    client.__enter__()  # run the lifespan: the app now owns the store
+    ENV = ApiEnv(client=client, db=CONFIG.db, settings=CONFIG, **MADE)
+    client.post("/v1/uploads", files={"file": ("t.csv", trade_csv(trade_row("T1")))}, headers=ENV.auth(ENV.operator_a))
+    append_ledger(ENV, 2024, [(6, OWNER_A, "DS-A1", "100.00")])
     yield
-    ENV.client.__exit__(None, None, None)
-    shutil.rmtree(ENV.db.parent, ignore_errors=True)
+    client.__exit__(None, None, None)
+    shutil.rmtree(ROOT, ignore_errors=True)
 
 
 @schema.parametrize()
