@@ -162,7 +162,7 @@ def main() -> None:
             results["run_again"].append((wall, rss))
         con = store.open_store(db, read_only=True)
         facts = con.execute(f"""
-            SELECT (SELECT count(*) FROM exclusions WHERE run_id = (SELECT max(run_id) FROM settlement_runs)),
+            SELECT (SELECT count(*) FROM exclusions WHERE run_id = 1),
                    (SELECT count(*) FROM run_dataset_results WHERE run_id = 1 AND qualifies),
                    (SELECT count(*) FROM ledger_entries),
                    (SELECT count(*) FROM affiliate_day_groups WHERE year = {YEAR})

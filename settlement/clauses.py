@@ -317,48 +317,47 @@ def _exclusions_sql(con: duckdb.DuckDBPyConnection, yp: YearParams) -> str:
     y = yp.year
     window = f"{yp.window_start}..{yp.window_end}" if yp.first_day else "none in this year"
     thr = yp.c6_threshold if yp.c6_threshold is not None else 0
-    # Detail text per reason; RELATED_PARTY takes the record path from _s_related.
-    # Beyond the path budget (see _related_details): the group both share that day, and how to see the path.
-    no_path6 = ("'same affiliate group that day; path: settle affiliates explain ' || s.buyer_id || ' ' "
-                "|| s.owner_id || ' --on ' || s.local_date")
-    pair7_a = "CASE WHEN s.rel_buyer_seller THEN s.buyer_id ELSE s.platform_id END"
-    pair7_b = ("CASE WHEN s.rel_buyer_seller THEN s.seller_id WHEN s.rel_platform_buyer THEN s.buyer_id "
-               "ELSE s.seller_id END")
-    no_path7 = (f"'same affiliate group that day; path: settle affiliates explain ' || {pair7_a} || ' ' "
-                f"|| {pair7_b} || ' --on ' || s.local_date")
+    # Detail text per reason. Millions of rows can be excluded, so per-row string building is avoided:
+    # constants, per-registry-entry texts joined from small tables (_s_cert6/_s_cert7), and the record path
+    # of _s_related for RELATED_PARTY. The trade's own columns (date, amount, upload) are in the row.
+    no_path = ("'same affiliate group on the trade date; for the record path run: "
+               "settle affiliates explain A B --on DATE'")
     detail6 = f"""CASE s.c6_final
-        WHEN 'RETRACTED' THEN 'upload ' || s.upload_id || ' was retracted (P9)'
-        WHEN 'OUT_OF_WINDOW' THEN 'local date ' || s.local_date || ' outside the policy window {window} (P2)'
-        WHEN 'NOT_CERTIFIED' THEN CASE WHEN NOT s.ds_registered
-                 THEN 'dataset ' || s.dataset_id || ' is not in the dataset registry (P10.1)'
-                 ELSE 'dataset ' || s.dataset_id || ' certified ' || coalesce(s.ds_from::VARCHAR, 'open') || '..'
-                      || coalesce(s.ds_until::VARCHAR, 'open') || ', not on ' || s.local_date || ' (P10.1)' END
-        WHEN 'RELATED_PARTY' THEN CASE WHEN s.buyer_id = s.owner_id
-                 THEN 'buyer ' || s.buyer_id || ' is the owner itself (P10.2)'
-                 ELSE 'buyer ' || s.buyer_id || ' related to owner ' || s.owner_id || ' on ' || s.local_date
-                      || ': ' || coalesce(r6.path, {no_path6}) || ' (P8, P10.2)' END
-        WHEN 'FULLY_REFUNDED' THEN 'amount ' || s.amount || ' fully refunded (' || s.refunded || ') (P9)'
-        WHEN 'BELOW_CALLER_THRESHOLD' THEN 'dataset has ' || coalesce(s.caller_groups, 0)
-                 || ' unrelated caller group(s); needs more than {thr} (P10.4)'
+        WHEN 'RETRACTED' THEN 'its upload was retracted (P9)'
+        WHEN 'OUT_OF_WINDOW' THEN 'local date outside the policy window {window} (P2)'
+        WHEN 'NOT_CERTIFIED' THEN coalesce(ce.text, 'dataset not in the dataset registry (P10.1)')
+        WHEN 'RELATED_PARTY' THEN CASE WHEN s.buyer_id = s.owner_id THEN 'buyer is the owner itself (P10.2)'
+                 ELSE 'buyer related to owner (P8, P10.2): ' || coalesce(r6.path, {no_path}) END
+        WHEN 'FULLY_REFUNDED' THEN 'refunded in full (P9)'
+        WHEN 'BELOW_CALLER_THRESHOLD' THEN s.below_text
     END"""
     detail7 = f"""CASE s.c7_reason
-        WHEN 'RETRACTED' THEN 'upload ' || s.upload_id || ' was retracted (P9)'
-        WHEN 'OUT_OF_WINDOW' THEN 'local date ' || s.local_date || ' outside the policy window {window} (P2)'
-        WHEN 'PLATFORM_NOT_CERTIFIED' THEN CASE WHEN NOT s.pf_registered
-                 THEN 'platform ' || s.platform_id || ' is not in the platform registry (P11.1)'
-                 ELSE 'platform ' || s.platform_id || ' certified ' || coalesce(s.pf_from::VARCHAR, 'open') || '..'
-                      || coalesce(s.pf_until::VARCHAR, 'open') || ', not on ' || s.local_date || ' (P11.1)' END
+        WHEN 'RETRACTED' THEN 'its upload was retracted (P9)'
+        WHEN 'OUT_OF_WINDOW' THEN 'local date outside the policy window {window} (P2)'
+        WHEN 'PLATFORM_NOT_CERTIFIED' THEN coalesce(cp.text, 'platform not in the platform registry (P11.1)')
         WHEN 'RELATED_PARTY' THEN
-            CASE WHEN s.rel_buyer_seller THEN 'buyer ' || s.buyer_id || ' related to seller ' || s.seller_id
-                 WHEN s.rel_platform_buyer THEN 'platform related to buyer ' || s.buyer_id
-                 ELSE 'platform related to seller ' || s.seller_id END
-            || ' on ' || s.local_date || ': '
+            CASE WHEN s.rel_buyer_seller THEN 'buyer related to seller (P8, P11.2): '
+                 WHEN s.rel_platform_buyer THEN 'platform related to buyer (P8, P11.2): '
+                 ELSE 'platform related to seller (P8, P11.2): ' END
             || CASE WHEN (s.rel_platform_buyer AND NOT s.rel_buyer_seller AND s.platform_id = s.buyer_id)
                       OR (s.rel_platform_seller AND NOT s.rel_buyer_seller AND NOT s.rel_platform_buyer
                           AND s.platform_id = s.seller_id)
-                    THEN 'same enterprise' ELSE coalesce(r7.path, {no_path7}) END || ' (P8, P11.2)'
-        WHEN 'FULLY_REFUNDED' THEN 'amount ' || s.amount || ' fully refunded (' || s.refunded || ') (P9)'
+                    THEN 'same enterprise' ELSE coalesce(r7.path, {no_path}) END
+        WHEN 'FULLY_REFUNDED' THEN 'refunded in full (P9)'
     END"""
+    # Certification texts per registry entry (P10.1, P11.1), joined by id.
+    con.execute("""
+CREATE OR REPLACE TEMP TABLE _s_cert6 AS
+SELECT dataset_id, 'dataset certified ' || coalesce(certified_on::VARCHAR, 'open') || '..'
+       || coalesce(certified_until::VARCHAR, 'open') || ', not on the trade date (P10.1)' AS text
+FROM datasets
+""")
+    con.execute("""
+CREATE OR REPLACE TEMP TABLE _s_cert7 AS
+SELECT platform_id, 'platform certified ' || coalesce(certified_on::VARCHAR, 'open') || '..'
+       || coalesce(certified_until::VARCHAR, 'open') || ', not on the trade date (P11.1)' AS text
+FROM platforms
+""")
     # Refunds belong to their sale's year (P9): the live sale's date when there is one, else their own.
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _s_refunds AS
@@ -378,11 +377,18 @@ SELECT s.platform_id, s.trade_id, s.upload_id, s.dataset_id, s.c6_final AS c6_re
        {detail6} AS detail6,
        {detail7} AS detail7
 FROM (
-    SELECT s.*, d.caller_groups,  -- P12: an eligible sale of a dataset that does not qualify (P10.4)
+    SELECT s.*,  -- P12: an eligible sale of a dataset that does not qualify (P10.4)
            coalesce(s.c6_reason, CASE WHEN NOT coalesce(d.qualifies, false) THEN 'BELOW_CALLER_THRESHOLD' END)
-               AS c6_final
-    FROM _s_status s LEFT JOIN _s_datasets d ON d.dataset_id = s.dataset_id
+               AS c6_final,
+           d.below_text
+    FROM _s_status s LEFT JOIN (
+        SELECT dataset_id, qualifies, caller_groups || ' unrelated caller group(s); needs more than {thr} (P10.4)'
+               AS below_text
+        FROM _s_datasets
+    ) d ON d.dataset_id = s.dataset_id
 ) s
+LEFT JOIN _s_cert6 ce ON s.c6_final = 'NOT_CERTIFIED' AND ce.dataset_id = s.dataset_id
+LEFT JOIN _s_cert7 cp ON s.c7_reason = 'PLATFORM_NOT_CERTIFIED' AND cp.platform_id = s.platform_id
 LEFT JOIN _s_related r6 ON s.c6_reason = 'RELATED_PARTY' AND r6.a_id = s.buyer_id AND r6.b_id = s.owner_id
       AND r6.on_date = s.local_date
 LEFT JOIN _s_related r7 ON s.c7_reason = 'RELATED_PARTY' AND r7.on_date = s.local_date
@@ -458,7 +464,7 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
                    exclusions_sql=exclusions_sql)
 
 
-STAGING_TABLES = ("_s_status", "_s_datasets", "_s_callers", "_s_related", "_s_refunds")
+STAGING_TABLES = ("_s_status", "_s_datasets", "_s_callers", "_s_related", "_s_refunds", "_s_cert6", "_s_cert7")
 
 
 def drop_staging(con: duckdb.DuckDBPyConnection) -> None:

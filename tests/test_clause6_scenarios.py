@@ -20,7 +20,7 @@ def test_exactly_three_caller_groups_do_not_qualify(tmp_path):
     assert paid(con, 2024) == {(7, "PLAT", ""): D("30.00")}
     assert reasons(con, 2024, 6) == {"s1": "BELOW_CALLER_THRESHOLD", "s2": "BELOW_CALLER_THRESHOLD",
                                      "s3": "BELOW_CALLER_THRESHOLD"}
-    assert details(con, 2024, 6)["s1"] == "dataset has 3 unrelated caller group(s); needs more than 3 (P10.4)"
+    assert details(con, 2024, 6)["s1"] == "3 unrelated caller group(s); needs more than 3 (P10.4)"
     row = dataset_row(con, 2024, "D1")
     assert (row["caller_groups"], row["qualifies"], row["base"], row["gross"]) == (3, False, D("3000.00"), D("0.00"))
 
@@ -104,7 +104,7 @@ def test_certification_starting_mid_year(tmp_path):
     assert paid(con, 2024) == {(6, "OWN1", "D1"): D("40.00"), (7, "PLAT", ""): D("44.00")}
     r = reasons(con, 2024, 6)
     assert {r[f"j{i}"] for i in range(1, 5)} == {"NOT_CERTIFIED"}
-    assert details(con, 2024, 6)["j1"] == "dataset D1 certified 2024-07-01..open, not on 2024-06-30 (P10.1)"
+    assert details(con, 2024, 6)["j1"] == "dataset certified 2024-07-01..open, not on the trade date (P10.1)"
 
 
 def test_prior_awards_below_and_above_the_gross(tmp_path):
@@ -158,7 +158,9 @@ def test_buyer_related_to_owner_only_from_mid_year(tmp_path):
     assert paid(con, 2024) == {(6, "OWN1", "D1"): D("400.00"), (7, "PLAT", ""): D("40.00")}
     assert reasons(con, 2024, 6) == {"sep": "RELATED_PARTY"}
     assert reasons(con, 2024, 7) == {"sep": "RELATED_PARTY"}
-    assert details(con, 2024, 6)["sep"].startswith("buyer B1 related to owner OWN1 on 2024-09-01: ")
+    assert details(con, 2024, 6)["sep"] == (
+        "buyer related to owner (P8, P10.2): B1 and OWN1 are related on 2024-09-01 (P7): "
+        "OWN1 controls B1 (record 1, valid from 2024-07-01).")
 
 
 def test_buyer_that_is_the_owner_is_related(tmp_path):
@@ -168,7 +170,7 @@ def test_buyer_that_is_the_owner_is_related(tmp_path):
     # own purchase excluded (same enterprise); base 4000.00 -> 400.00; clause 7 counts it (buyer OWN1,
     # seller S9, platform PLAT unrelated): 1% × 4050.00 = 40.50
     assert paid(con, 2024) == {(6, "OWN1", "D1"): D("400.00"), (7, "PLAT", ""): D("40.50")}
-    assert details(con, 2024, 6)["own"] == "buyer OWN1 is the owner itself (P10.2)"
+    assert details(con, 2024, 6)["own"] == "buyer is the owner itself (P10.2)"
 
 
 def test_unregistered_dataset_not_certified(tmp_path):
@@ -177,7 +179,7 @@ def test_unregistered_dataset_not_certified(tmp_path):
     settle(con, 2024)
     # DZ is in no registry: nothing under clause 6; clause 7: 1% × 4000.00 = 40.00
     assert paid(con, 2024) == {(7, "PLAT", ""): D("40.00")}
-    assert details(con, 2024, 6)["s1"] == "dataset DZ is not in the dataset registry (P10.1)"
+    assert details(con, 2024, 6)["s1"] == "dataset not in the dataset registry (P10.1)"
 
 
 def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp_path):
@@ -192,5 +194,5 @@ def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp
     staged = compute_targets(con, 2024, params=PARAMS, path_budget=0)
     detail = con.execute(f"SELECT detail FROM ({staged.exclusions_sql}) WHERE clause = 6 AND trade_id = 'sep'"
                          ).fetchall()[0][0]
-    assert detail == ("buyer B1 related to owner OWN1 on 2024-09-01: same affiliate group that day; path: "
-                      "settle affiliates explain B1 OWN1 --on 2024-09-01 (P8, P10.2)")
+    assert detail == ("buyer related to owner (P8, P10.2): same affiliate group on the trade date; for the "
+                      "record path run: settle affiliates explain A B --on DATE")
