@@ -7,6 +7,7 @@ Imports settlement and ledgers; nothing imports this module but `settle serve` a
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sandbox = SqlSandbox(writer, settings.snapshot_dir(), memory_limit=settings.sql_memory_limit,
                              threads=settings.sql_threads, max_age_s=settings.sql_snapshot_max_age_s,
                              wait_s=settings.sql_snapshot_wait_s)
-        app.state.api = ApiState(settings=settings, writer=writer, sandbox=sandbox)
+        app.state.api = ApiState(settings=settings, writer=writer, sandbox=sandbox,
+                                 sql_slots=threading.BoundedSemaphore(settings.sql_max_concurrent))
         try:
             yield
         finally:

@@ -27,7 +27,7 @@ log = logging.getLogger("settle.api")
 USER_ERROR_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403}
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
     422: "validation_error", 500: "internal_error", 503: "unavailable",
 }
 
@@ -73,6 +73,8 @@ ERROR_RESPONSES: dict[int, dict] = {
           "content": _example("payload_too_large", "upload exceeds the size cap of 4294967296 bytes")},
     415: {"model": ErrorBody, "description": "Not multipart/form-data",
           "content": _example("unsupported_media_type", "send the trade file as multipart/form-data")},
+    429: {"model": ErrorBody, "description": "Too many regulator queries running at once",
+          "content": _example("too_many_queries", "2 queries are already running; try again shortly")},
     503: {"model": ErrorBody, "description": "The server's database memory budget was exhausted; nothing stored",
           "content": _example("out_of_memory", "the server ran out of its database memory budget ...")},
     422: {"model": ErrorBody, "description": "Invalid request parameters or body",

@@ -21,7 +21,7 @@ router = APIRouter(tags=["sql"])
 
 
 @router.post(
-    "/v1/sql", response_model=SqlOut, responses=responses(400, 401, 403, 422),
+    "/v1/sql", response_model=SqlOut, responses=responses(400, 401, 403, 422, 429, 503),
     summary="Run one read-only SQL statement (regulator)",
     description=(
         "Exactly one SELECT-type statement (SELECT, WITH, FROM, VALUES, SHOW, DESCRIBE), decided by DuckDB's "
@@ -38,8 +38,17 @@ def post_sql(body: SqlRequest, request: Request, token: TokenInfo = Depends(requ
     settings = state.settings
     cap = min(body.limit or settings.sql_row_cap, settings.sql_row_cap)
     started = time.perf_counter()
-    outcome = state.sandbox.run(body.sql, row_cap=cap, time_limit_s=settings.sql_time_limit_s,
-                                generation=state.generation)
+    # At most sql_max_concurrent queries at once, so regulators cannot take every core from the service.
+    if not state.sql_slots.acquire(timeout=settings.sql_time_limit_s):
+        message = f"{settings.sql_max_concurrent} queries are already running; try again shortly"
+        log_query(state.writer, who=token.who, sql=body.sql, row_count=None,
+                  ms=(time.perf_counter() - started) * 1000, outcome="busy", message=message)
+        raise ApiError(429, "too_many_queries", message, headers={"Retry-After": "5"})
+    try:
+        outcome = state.sandbox.run(body.sql, row_cap=cap, time_limit_s=settings.sql_time_limit_s,
+                                    generation=state.generation)
+    finally:
+        state.sql_slots.release()
     ms = (time.perf_counter() - started) * 1000
     if isinstance(outcome, SqlRefusal):
         log_query(state.writer, who=token.who, sql=body.sql, row_count=None, ms=ms, outcome=outcome.outcome,

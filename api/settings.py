@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     sql_row_cap: int = Field(10_000, gt=0, description="At most this many rows are returned; more sets truncated.")
     sql_memory_limit: str = Field("1GB", description="Memory limit of the SQL sandbox (a separate DuckDB instance).")
     sql_threads: int = Field(1, gt=0, description="Threads of the SQL sandbox, so one query cannot take every core.")
+    sql_max_concurrent: int = Field(
+        2, gt=0, description="Regulator queries running at once; more wait up to the time limit, then 429."
+    )
     sql_snapshot_max_age_s: float = Field(
         30.0, ge=0, description="The SQL snapshot is rebuilt when data changed through the API, or when older than this."
     )

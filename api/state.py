@@ -49,6 +49,7 @@ class ApiState:
     writer: duckdb.DuckDBPyConnection
     sandbox: SqlSandbox
     payouts_cache: LruCache = field(default_factory=LruCache)
+    sql_slots: threading.BoundedSemaphore | None = None  # set by create_app from sql_max_concurrent
     token_table: "TokenTable" = field(default_factory=lambda: _token_table())
     _generation: int = 0
     _gen_lock: threading.Lock = field(default_factory=threading.Lock)

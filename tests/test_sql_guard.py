@@ -317,3 +317,15 @@ def test_a_slow_snapshot_rebuild_never_holds_a_query_beyond_the_wait(api: ApiEnv
             break
         time.sleep(0.2)
     assert fresh["rows"] == [[1]]  # the background rebuild landed
+
+
+def test_queries_beyond_the_concurrency_limit_get_429_and_are_logged(api: ApiEnv):
+    api.state.sql_slots = threading.BoundedSemaphore(1)
+    api.state.sql_slots.acquire()  # one query is "running"
+    api.state.settings.sql_time_limit_s = 0.3
+    r = sql(api, "SELECT 1")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_queries"
+    assert r.headers["retry-after"] == "5"
+    api.state.sql_slots.release()
+    assert sql(api, "SELECT 1").status_code == 200
+    assert api.query("SELECT outcome FROM sql_log ORDER BY log_id") == [("busy",), ("ok",)]

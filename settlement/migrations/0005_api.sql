@@ -42,5 +42,5 @@ COMMENT ON COLUMN sql_log.queried_at IS 'When the query arrived (UTC instant).';
 COMMENT ON COLUMN sql_log.sql IS 'The SQL text exactly as sent.';
 COMMENT ON COLUMN sql_log.row_count IS 'Rows returned (after the row cap); NULL when refused or failed.';
 COMMENT ON COLUMN sql_log.ms IS 'Wall time spent on the query in milliseconds (parse, execute, fetch).';
-COMMENT ON COLUMN sql_log.outcome IS 'ok | truncated (row cap hit) | refused (not a single read statement) | denied (sandbox refused file/config access) | timeout | error.';
+COMMENT ON COLUMN sql_log.outcome IS 'ok | truncated (row cap hit) | refused (not a single read statement) | denied (sandbox refused file/config access) | timeout | busy (too many queries at once, 429) | error.';
 COMMENT ON COLUMN sql_log.message IS 'Why it was refused or failed, NULL when ok.';
