@@ -142,18 +142,14 @@ WITH live_refunds AS (  -- P9: refunds from non-retracted uploads reduce their s
     FROM trades WHERE kind = 'refund' AND NOT retracted
     GROUP BY ALL
 ), s AS (
-    SELECT t.trade_id, t.platform_id, t.dataset_id, t.seller_id, t.buyer_id, t.local_date, t.amount,
+    -- only the columns later stages read: this table has a row per sale of the year
+    SELECT t.trade_id, t.platform_id, t.dataset_id, t.seller_id, t.buyer_id, t.local_date,
            t.retracted, t.upload_id,
-           coalesce(r.refunded, 0)::DECIMAL(18,2) AS refunded,
            (t.amount - coalesce(r.refunded, 0))::DECIMAL(18,2) AS net,
            {in_window} AS in_window,
            d.owner_id,
-           d.dataset_id IS NOT NULL AS ds_registered,
-           d.certified_on AS ds_from, d.certified_until AS ds_until,
            d.dataset_id IS NOT NULL AND coalesce(d.certified_on <= t.local_date, true)
                AND coalesce(t.local_date <= d.certified_until, true) AS ds_certified,      -- P10.1
-           p.platform_id IS NOT NULL AS pf_registered,
-           p.certified_on AS pf_from, p.certified_until AS pf_until,
            p.platform_id IS NOT NULL AND coalesce(p.certified_on <= t.local_date, true)
                AND coalesce(t.local_date <= p.certified_until, true) AS pf_certified       -- P11.1
     FROM trades t
