@@ -44,6 +44,14 @@ class RowError:
     reason: str
 
 
+def report_json(report) -> dict:
+    """A file report (upload or registry load) as JSON-ready data: lists, not tuples."""
+    data = asdict(report)
+    data["errors"] = list(data["errors"])
+    data["warnings"] = list(data["warnings"])
+    return data
+
+
 @dataclass(frozen=True)
 class UploadReport:
     upload_id: int
@@ -68,11 +76,7 @@ class UploadReport:
         return self.status == "rejected"
 
     def to_json_dict(self) -> dict:
-        data = asdict(self)
-        data["errors"] = [asdict(e) for e in self.errors]
-        data["warnings"] = list(self.warnings)
-        data["errors_truncated"] = self.errors_total > len(self.errors)
-        return data
+        return report_json(self) | {"errors_truncated": self.errors_total > len(self.errors)}
 
 
 @dataclass(frozen=True)
@@ -333,7 +337,7 @@ def parse_and_check_rows(
     for normalise in (False, True):
         codes = {f"code_{c}": (f"nullif(upper(trim({c})), '')" if normalise else f"nullif({c}, '')")
                  for c in ("platform_id", "seller_id", "buyer_id")}
-        con.execute(_render(_PARSE_SQL, {**params, **codes, "source": source.select_sql, "rn": "NULL"}))
+        con.execute(render_sql(_PARSE_SQL, {**params, **codes, "source": source.select_sql, "rn": "NULL"}))
         con.execute("CREATE OR REPLACE TEMP TABLE distinct_codes AS SELECT platform_id AS code FROM staging_t "
                     "UNION SELECT seller_id FROM staging_t UNION SELECT buyer_id FROM staging_t")
         if normalise or not con.execute(
@@ -347,7 +351,7 @@ def parse_and_check_rows(
         return 0
     # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
     bad = bad_identifiers_table(con, "SELECT code FROM distinct_codes", "bad_codes")
-    con.execute(_render(_ROW_ERRORS_SQL, {**params, **codes, "source": _BAD_RAW_SOURCE, "rn": "rn"}))
+    con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **codes, "source": _BAD_RAW_SOURCE, "rn": "rn"}))
     if bad:
         con.execute(
             """
@@ -364,7 +368,7 @@ def parse_and_check_rows(
     return rows
 
 
-def _render(sql: str, params: dict[str, str]) -> str:
+def render_sql(sql: str, params: dict[str, str]) -> str:
     # Plain replacement: the SQL is full of braces (struct literals), so str.format would not do.
     for key, value in params.items():
         sql = sql.replace("{" + key + "}", value)
@@ -477,7 +481,7 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def _reject_file(con, facts: FileFacts, file_name: str, uploaded_by: str, accept_valid: bool,
                  error: FileError) -> UploadReport:
-    with _transaction(con):
+    with store_transaction(con):
         upload_id = _next_upload_id(con)
         _insert_upload_row(con, upload_id, facts, file_name, "rejected", (0, 0, 0, 0), uploaded_by, accept_valid,
                            error.reason)
@@ -520,7 +524,7 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
     else:
         status, rows_stored = ("partial" if counts.rows_rejected else "stored"), counts.rows_new
     step("storing")
-    with _transaction(con):
+    with store_transaction(con):
         upload_id = _next_upload_id(con)
         _insert_upload_row(con, upload_id, facts, file_name, status,
                            (counts.rows_read, rows_stored, rows_duplicate, counts.rows_rejected), uploaded_by,
@@ -540,7 +544,7 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
 
 
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def store_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """All or nothing: a crash (even SIGKILL) before COMMIT leaves the store as it was (DuckDB WAL)."""
     con.execute("BEGIN TRANSACTION")
     try:

@@ -9,14 +9,14 @@ show the current one). Must not import ``api``, ``settlement.cli`` or ``ledgers`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from settlement.errors import UserError
 from settlement.identifiers import bad_identifiers_table
-from settlement.ingest import REPORT_ERROR_LIMIT, RowError, _render, _transaction
+from settlement.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
 from settlement.tabular import FileError, StagedFile, file_facts, stage_file
 
 KINDS = ("datasets", "platforms", "affiliations", "prior_awards")
@@ -46,10 +46,7 @@ class LoadReport:
         return self.status == "rejected"
 
     def to_json_dict(self) -> dict:
-        data = asdict(self)
-        data["errors"] = [asdict(e) for e in self.errors]
-        data["warnings"] = list(self.warnings)
-        return data
+        return report_json(self)
 
 
 @dataclass(frozen=True)
@@ -266,7 +263,7 @@ def load_registry(con: duckdb.DuckDBPyConnection, kind: str, path: str | Path, *
 def _validate_and_store(con, kind: str, spec: _Spec, staged: StagedFile, facts, file_name: str,
                         loaded_by: str) -> LoadReport:
     con.execute("CREATE OR REPLACE TEMP TABLE reg_parsed AS SELECT *"
-                + _party_columns_sql(spec) + " FROM (" + _render(spec.parse_sql, {"rn": staged.row_number_sql}) + ")")
+                + _party_columns_sql(spec) + " FROM (" + render_sql(spec.parse_sql, {"rn": staged.row_number_sql}) + ")")
     con.execute(f"CREATE OR REPLACE TEMP TABLE reg_errors AS {spec.checks_sql}")
     if spec.code_columns:
         distinct = " UNION ".join(f"SELECT {c} AS code FROM reg_parsed" for c in spec.code_columns)
@@ -286,10 +283,10 @@ def _validate_and_store(con, kind: str, spec: _Spec, staged: StagedFile, facts, 
 
 def _store(con, kind: str, spec: _Spec, facts, file_name: str, loaded_by: str, *, rows: int,
            warnings: tuple[str, ...]) -> LoadReport:
-    with _transaction(con):
+    with store_transaction(con):
         load_id = con.execute("SELECT nextval('registry_load_id_seq')").fetchall()[0][0]
         if rows:
-            con.execute(_render(spec.insert_sql, {"load_id": str(load_id)}))
+            con.execute(render_sql(spec.insert_sql, {"load_id": str(load_id)}))
         loaded = rows and con.execute(
             f"SELECT count(*) FROM {kind[:-1] if kind != 'prior_awards' else 'prior_award'}_versions "
             "WHERE load_id = ?", [load_id]).fetchall()[0][0]
