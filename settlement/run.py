@@ -6,10 +6,11 @@ years a run without --year settles, CONTRACT) and the inputs fingerprint. Writes
 Must not import the CLI or the API; the ledger is reached only through ``ledgers.ledger.append_run``.
 
 Inputs fingerprint (sha256, recorded per run and per entry): a canonical JSON of the year, the parameter
-file hash, every LIVE upload as (id, sha256) (live = stored/partial and not retracted), the registry load
+file hash, every upload that stored trades as (id, sha256, retracted?) (retracted trades are listed as
+RETRACTED exclusions, so they are inputs of the run's results too), the registry load
 ids the current views use (datasets and platforms: every load id still visible; affiliations and prior
 awards: the current set's load id). Two runs with the same fingerprint see the same inputs, so the second
-appends nothing (P13). All live uploads are included, not only the year's: a late refund in 2025 of a
+appends nothing (P13). All uploads are included, not only the year's: a late refund in 2025 of a
 2024 sale changes 2024 (P9), and finding which uploads touch a year would cost a scan of the trades.
 """
 
@@ -30,8 +31,10 @@ ENGINE_VERSION = "settlement-engine/1 (P1-P13 of POLICY.md)"
 
 def inputs_fingerprint(con: duckdb.DuckDBPyConnection, year: int, *, params_hash: str) -> str:
     """sha256 over what a run of ``year`` reads (see module docstring)."""
+    # Every upload that stored trades, with its retracted flag: exclusions list retracted trades too
+    # (P12 RETRACTED), so an upload-then-retract changes the run's results even when the targets do not.
     uploads = con.execute(
-        "SELECT id, sha256 FROM uploads WHERE retracted_at IS NULL AND status IN ('stored', 'partial') ORDER BY id"
+        "SELECT id, sha256, retracted_at IS NOT NULL FROM uploads WHERE rows_stored > 0 ORDER BY id"
     ).fetchall()
     loads = {
         "datasets": [r[0] for r in con.execute("SELECT DISTINCT load_id FROM datasets ORDER BY 1").fetchall()],
@@ -46,7 +49,7 @@ def inputs_fingerprint(con: duckdb.DuckDBPyConnection, year: int, *, params_hash
     doc = {
         "year": year,
         "params_sha256": params_hash,
-        "uploads": [[int(i), s] for i, s in uploads],
+        "uploads": [[int(i), s, bool(r)] for i, s, r in uploads],
         "registry_loads": loads,
         "engine": ENGINE_VERSION,
     }

@@ -121,3 +121,15 @@ def test_explanations_are_stored_per_run(tmp_path):
     plat = con.execute("SELECT volume, subsidy_uncapped, target FROM run_platform_results WHERE run_id = ?",
                        [r.run_id]).fetchall()
     assert plat == [(D("5000.00"), D("50.00"), D("50.00"))]
+
+
+def test_upload_then_retract_changes_the_fingerprint_and_lists_the_retracted_trades(tmp_path):
+    # found by the state machine: the targets are unchanged, but the run's exclusions are not (P12 RETRACTED)
+    con = world(tmp_path)
+    upload(con, four("s", "1000.00", "2024-03-01T10:00:00"))
+    settle(con, 2024)
+    u = upload(con, [sale("x1", "B5", "10.00", "2024-05-01T10:00:00")])
+    retract(con, u)
+    r = settle(con, 2024)
+    assert r.appended == ()
+    assert reasons(con, 2024, 6) == {"x1": "RETRACTED"} and reasons(con, 2024, 7) == {"x1": "RETRACTED"}
