@@ -5,12 +5,14 @@ retractions, registry / affiliation / prior-award reloads and runs. After every 
 - the P12 reason of every sale per clause == the reference's;
 - no earlier ledger entry changed (the old ledger is a prefix of the new one);
 - running the same year again appends nothing.
-Small universe so that thresholds, groups and caps are actually hit. Kept to ~20 s.
+Small universe so that thresholds, groups and caps are actually hit. Kept to ~20 s (10 examples);
+SETTLE_SM_EXAMPLES=200 runs a longer hunt.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 from datetime import date
@@ -182,7 +184,7 @@ class Settlement(RuleBasedStateMachine):
 
 
 Settlement.TestCase.settings = settings(
-    max_examples=10, stateful_step_count=20, deadline=None,
+    max_examples=int(os.environ.get("SETTLE_SM_EXAMPLES", "10")), stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestSettlementStateMachine = Settlement.TestCase
