@@ -174,12 +174,14 @@ _AFFILIATIONS = _Spec(
         "SELECT rn, 'exempt', raw_exempt, 'exempt must be true or false' FROM reg_parsed WHERE exempt IS NULL",
         # Equity into one company above 100% on some day (P5): sweep the days where the sum changes.
         """SELECT r.rn, 'share', r.raw_share, 'equity in ' || r.b_id || ' sums to '
-                 || CAST(round(o.total * 100, 4) AS VARCHAR) || '% on ' || o.day || ' (rows '
+                 || CAST(round(o.total * 100, 4) AS VARCHAR) || '%'
+                 || CASE WHEN o.day = DATE '0001-01-01' THEN ' from the open start' ELSE ' on ' || o.day END
+                 || ' (rows '
                  || array_to_string(o.rows, ', ') || ')'
            FROM reg_parsed r JOIN (
              SELECT b_id, day, total, rows FROM (
                SELECT d.b_id, d.day, sum(e.share) AS total, list(e.rn ORDER BY e.rn) AS rows
-               FROM (SELECT b_id, coalesce(valid_from, DATE '0001-01-01') AS day FROM reg_parsed
+               FROM (SELECT DISTINCT b_id, coalesce(valid_from, DATE '0001-01-01') AS day FROM reg_parsed
                      WHERE relation = 'equity' AND share > 0 AND share <= 1) d
                JOIN reg_parsed e ON e.b_id = d.b_id AND e.relation = 'equity' AND e.share > 0 AND e.share <= 1
                  AND coalesce(e.valid_from, DATE '0001-01-01') <= d.day

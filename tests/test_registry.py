@@ -137,6 +137,17 @@ def test_equity_sum_over_100_only_when_periods_overlap(con, tmp_path):
     assert (report.status, report.errors) == ("loaded", ())
 
 
+def test_equity_holders_sharing_a_start_day_are_summed_once(con, tmp_path):
+    # Three open records into one company: 30% + 30% + 30% = 90% on every day, which is fine; a fourth
+    # 20% makes 110% (each holder counted once, however many records start on the same day).
+    c = code(52)
+    rows = "".join(f"{code(60 + i)},{c},equity,0.3,,,\n" for i in range(3))
+    assert load(con, tmp_path, "affiliations", AFFIL + rows).status == "loaded"
+    report = load(con, tmp_path, "affiliations", AFFIL + rows + f"{code(63)},{c},equity,0.2,,,\n", "more.csv")
+    reason = f"equity in {c} sums to 110.0000% from the open start (rows 2, 3, 4, 5)"
+    assert errors_of(report) == [(n, "share", v, reason) for n, v in ((2, "0.3"), (3, "0.3"), (4, "0.3"), (5, "0.2"))]
+
+
 def test_prior_awards_load_and_validate(con, tmp_path):
     report = load(con, tmp_path, "prior_awards", "dataset_id,year,amount,source\nDS1,2024,1500.50,city fund\n"
                   "DS2,24,1,x\nDS3,2024,1.005,y\n", "bad.csv")
