@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -81,20 +82,38 @@ def format_upload_report(report: ingest.UploadReport) -> str:
     return "\n".join(lines)
 
 
-def _progress_printer():
-    """A rich spinner with DuckDB's own progress on a terminal; nothing when not a TTY."""
+def _progress_printer(con):
+    """On a terminal: a rich bar with the stage name and DuckDB's progress of the running statement,
+    polled from a thread. Not a TTY: nothing at all (scripts and CI get the report only)."""
     if not stdout_is_tty():
         return None, lambda: None
-    from rich.progress import Progress, SpinnerColumn, TextColumn, BarColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), transient=True)
-    task = progress.add_task("starting", total=None)
-    progress.start()
+    # DuckDB tracks statement progress only with its progress bar on; we poll it instead of printing it.
+    con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0")
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(), TaskProgressColumn(),
+                        transient=True)
+    task = progress.add_task("starting", total=100)
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.2):
+            percent = con.query_progress()
+            if percent >= 0:
+                progress.update(task, completed=percent)
 
     def step(stage: str) -> None:
-        progress.update(task, description=stage)
+        progress.update(task, description=stage, completed=0)
 
-    return step, progress.stop
+    def stop() -> None:
+        done.set()
+        poller.join()
+        progress.stop()
+
+    progress.start()
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    return step, stop
 
 
 @app.command(name="ingest")
@@ -107,7 +126,7 @@ def ingest_command(
     """Upload one trade file; prints the report. Exit 2 when the file was rejected."""
     _check_readable(file)
     with opened_store(db) as con:
-        step, stop = _progress_printer()
+        step, stop = _progress_printer(con)
         try:
             report = ingest.ingest_file(con, file, uploaded_by=current_user(), accept_valid=accept_valid,
                                         progress=step)
