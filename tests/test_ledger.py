@@ -225,12 +225,11 @@ def test_wrong_kind_is_detected(con) -> None:
     assert (result.ok, result.first_bad_entry_id) == (False, 4)
 
 
-def test_two_concurrent_runs_of_one_year_append_once(con) -> None:
-    rows = [(6, OWNER_A, f"ds-{i}", f"{i}.00") for i in range(1, 41)] + [(7, PLATFORM, "", "5.00")]
-    frame = targets(*rows)
+def _append_concurrently(con, frame, workers: int) -> tuple[list, list]:
+    """Start `workers` append_run calls of the same targets at once, each on its own cursor."""
     results: list = []
     errors: list = []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(workers)
 
     def worker() -> None:
         cur = con.cursor()
@@ -238,16 +237,23 @@ def test_two_concurrent_runs_of_one_year_append_once(con) -> None:
             barrier.wait()
             results.append(append_run(cur, year=2024, targets=frame, params_hash="p", inputs_fingerprint="f",
                                       engine_version="t", started_at=START))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # pragma: no cover - reported by the caller's assertion
             errors.append(exc)
         finally:
             cur.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results, errors
+
+
+def test_two_concurrent_runs_of_one_year_append_once(con) -> None:
+    rows = [(6, OWNER_A, f"ds-{i}", f"{i}.00") for i in range(1, 41)] + [(7, PLATFORM, "", "5.00")]
+    frame = targets(*rows)
+    results, errors = _append_concurrently(con, frame, 2)
     assert errors == []
     assert sorted(len(r.appended) for r in results) == [0, 41]  # one appended all 41 keys, the other nothing
     assert con.execute("SELECT count(*), sum(amount) FROM ledger_entries").fetchall() == [(41, D("825.00"))]  # Σ1..40 + 5
@@ -375,26 +381,7 @@ def test_conflicting_connections_retry_from_fresh_state(con, monkeypatch) -> Non
 
     monkeypatch.setattr(ledger, "_APPEND_LOCK", contextlib.nullcontext())
     frame = targets(*[(6, OWNER_A, f"ds-{i}", f"{i}.00") for i in range(1, 201)])
-    results: list = []
-    errors: list = []
-    barrier = threading.Barrier(3)
-
-    def worker() -> None:
-        cur = con.cursor()
-        try:
-            barrier.wait()
-            results.append(append_run(cur, year=2024, targets=frame, params_hash="p", inputs_fingerprint="f",
-                                      engine_version="t", started_at=START))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            cur.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = _append_concurrently(con, frame, 3)
     assert errors == []
     assert sorted(len(r.appended) for r in results) == [0, 0, 200]
     assert sorted(r.run_id for r in results) == [1, 2, 3]
