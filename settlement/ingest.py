@@ -199,7 +199,8 @@ checks AS (
 SELECT rn AS row_number, e.c AS column_name, e.v AS value, e.r AS reason FROM checks
 """
 
-_LIVE_TRADES = "(SELECT t.* FROM trade_rows t JOIN uploads u ON u.id = t.upload_id WHERE u.retracted_at IS NULL)"
+# Live trades: the trades view already carries the retraction flag (one definition of "retracted").
+_LIVE_TRADES = "(SELECT * FROM trades WHERE NOT retracted)"
 
 # Which of the rows that passed the row checks are new, duplicates, or conflicts (CONTRACT "Trades").
 # Each statement is one set operation; keys repeated in the file are found first with a plain count so

@@ -104,10 +104,7 @@ def explain_dataset_cmd(
     console.print(
         f"unrelated caller groups: {x.caller_groups} (needs more than {thr}, P10.4) -> "
         + ("[green]qualifies[/green]" if x.qualifies else f"[red]does not qualify[/red]: {x.callers_missing} more needed"))
-    summary = Table(show_header=False)
-    summary.add_column("what")
-    summary.add_column("amount", justify="right")
-    for label, value in (
+    console.print(_summary_table(
         ("eligible sales (P10.2)", str(x.eligible_sales)),
         ("base = Σ net of eligible sales (P10.5)", _money(x.base)),
         (f"gross = round({'-' if x.rate is None else f'{x.rate.normalize():%}'} × base) (P10.5)", _money(x.gross)),
@@ -116,9 +113,7 @@ def explain_dataset_cmd(
         (f"owner's payable this year / cap {_money(x.owner_cap)} (P10.7)", _money(x.owner_payable_total)),
         ("cap share (P10.7)" if x.capped else "target (no cap applied)", _money(x.target)),
         ("paid in the ledger so far", _money(x.ledger_balance)),
-    ):
-        summary.add_row(label, value)
-    console.print(summary)
+    ))
     groups = Table(title="caller groups (year-graph affiliate groups, P8/P10.3)")
     for col in ("group", "counted", "buyer_id", "eligible sales"):
         groups.add_column(col)
@@ -129,6 +124,16 @@ def explain_dataset_cmd(
                            buyer, str(n), _money(net))
     console.print(groups)
     console.print(_excluded_table("clause 6", x.excluded_by_reason, x.excluded, x.excluded_total))
+
+
+def _summary_table(*rows: tuple[str, str]) -> Table:
+    """The label / amount table both explanations open with."""
+    summary = Table(show_header=False)
+    summary.add_column("what")
+    summary.add_column("amount", justify="right")
+    for label, value in rows:
+        summary.add_row(label, value)
+    return summary
 
 
 @explain_app.command("platform")
@@ -148,19 +153,14 @@ def explain_platform_cmd(
             fail(str(exc))
     console = Console(width=160)
     console.print(f"[bold]platform {x.platform_id}[/bold], year {x.year} (run {x.run_id})")
-    summary = Table(show_header=False)
-    summary.add_column("what")
-    summary.add_column("amount", justify="right")
-    for label, value in (
+    console.print(_summary_table(
         ("eligible sales (P11.2)", str(x.eligible_sales)),
         ("volume = Σ net of eligible sales (P11.3)", _money(x.volume)),
         (f"subsidy = round({'-' if x.rate is None else f'{x.rate.normalize():%}'} × volume)", _money(x.subsidy_uncapped)),
         ("cap (P11.3)", _money(x.cap)),
         ("target = min(subsidy, cap)", _money(x.target)),
         ("paid in the ledger so far", _money(x.ledger_balance)),
-    ):
-        summary.add_row(label, value)
-    console.print(summary)
+    ))
     console.print(_excluded_table("clause 7", x.excluded_by_reason, x.excluded, x.excluded_total))
 
 
