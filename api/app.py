@@ -17,7 +17,7 @@ from api import routes_datasets, routes_reads, routes_sql, routes_tokens, routes
 from api.settings import Settings
 from api.sql_guard import SqlSandbox
 from api.state import ApiState
-from settlement import store
+from settlement.core import store
 
 DESCRIPTION = """
 Bearer tokens come from `settle tokens create` (the database keeps only their SHA-256).

@@ -1,7 +1,7 @@
 """Bearer-token authentication and role checks (CONTRACT "HTTP API", issue 5).
 
 401: no token, an unknown token or a revoked one. 403: a known token outside its scope (wrong role, or
-another platform's / enterprise's resource). Tokens are looked up by their SHA-256 (``settlement.tokens``).
+another platform's / enterprise's resource). Tokens are looked up by their SHA-256 (``settlement.access.tokens``).
 Must not import the routes.
 """
 
@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.state import get_state
-from settlement import tokens
-from settlement.tokens import TokenInfo
+from settlement.access import tokens
+from settlement.access.tokens import TokenInfo
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

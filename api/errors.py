@@ -19,11 +19,11 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.sql_guard import SnapshotUnavailable
-from settlement.errors import UserError
+from settlement.core.errors import UserError
 
 log = logging.getLogger("settle.api")
 
-# settlement.errors.UserError codes → HTTP status.
+# settlement.core.errors.UserError codes → HTTP status.
 USER_ERROR_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403}
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",

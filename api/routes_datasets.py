@@ -17,7 +17,7 @@ from api.models import DatasetStatusOut
 from api.state import db_cursor
 from ledgers.ledger import format_amount
 from settlement import explain
-from settlement.tokens import TokenInfo
+from settlement.access.tokens import TokenInfo
 
 router = APIRouter(tags=["datasets"])
 

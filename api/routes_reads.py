@@ -17,8 +17,8 @@ from api.errors import ApiError, responses
 from api.models import HealthOut, PayoutsOut, RunOut, VerifyOut
 from api.state import db_cursor, get_state
 from ledgers import ledger
-from settlement.params import load_params
-from settlement.tokens import TokenInfo
+from settlement.core.params import load_params
+from settlement.access.tokens import TokenInfo
 
 router = APIRouter()
 

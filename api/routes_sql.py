@@ -15,7 +15,7 @@ from api.errors import ApiError, responses
 from api.models import SqlOut, SqlRequest
 from api.sql_guard import SqlRefusal, log_query
 from api.state import get_state
-from settlement.tokens import TokenInfo
+from settlement.access.tokens import TokenInfo
 
 router = APIRouter(tags=["sql"])
 

@@ -1,4 +1,4 @@
-"""Token administration for regulators while the server runs: list, create, revoke (``settlement.tokens``).
+"""Token administration for regulators while the server runs: list, create, revoke (``settlement.access.tokens``).
 
 Why over HTTP as well as the CLI: the server holds the database (DuckDB: one writing process), so
 `settle tokens revoke` needs the server stopped; a leaked token can be revoked here at once.
@@ -15,8 +15,8 @@ from api.auth import require
 from api.errors import ApiError, responses
 from api.models import TokenCreatedOut, TokenCreateIn, TokenOut
 from api.state import db_cursor, get_state
-from settlement import tokens
-from settlement.tokens import TokenInfo
+from settlement.access import tokens
+from settlement.access.tokens import TokenInfo
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 

@@ -1,6 +1,6 @@
 """Upload routes: stream a trade file to disk, ingest it exactly as the CLI does; get; retract.
 
-Thin edge: scope checks and formatting only; ``settlement.ingest`` does the work (CONTRACT "Trades").
+Thin edge: scope checks and formatting only; ``settlement.inputs.ingest`` does the work (CONTRACT "Trades").
 Must not hold rules or SQL beyond scoping; imported only by ``api.app``.
 """
 
@@ -19,8 +19,9 @@ from api.errors import ApiError, responses
 from api.models import RejectedUploadOut, UploadReportOut, UploadSummaryOut
 from api.state import db_cursor, get_state
 from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
-from settlement import ingest, tokens
-from settlement.tokens import TokenInfo
+from settlement.inputs import ingest
+from settlement.access import tokens
+from settlement.access.tokens import TokenInfo
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 

@@ -36,8 +36,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from settlement import store  # noqa: E402
-from settlement.credit_codes import credit_codes  # noqa: E402
+from settlement.core import store  # noqa: E402
+from settlement.tools.credit_codes import credit_codes  # noqa: E402
 
 YEAR = 2024
 WINDOW = (dt.date(2023, 5, 8), dt.date(2026, 5, 8))
@@ -135,7 +135,7 @@ def _finish(a, b, share, rel, n_comp, n_persons, rng) -> pl.DataFrame:
 
 def generate_shape(n_parties: int, n_records: int, seed: int) -> pl.DataFrame:
     """The affiliation records of `settle generate` (issue 2's generator), converted to typed columns."""
-    from settlement.generate import GenerateSpec, _build_world, affiliations_frame
+    from settlement.tools.generate import GenerateSpec, _build_world, affiliations_frame
 
     spec = GenerateSpec(out=Path(tempfile.gettempdir()), parties=n_parties, relations=n_records, trades=0, seed=seed)
     rng = np.random.default_rng(seed)
@@ -205,7 +205,7 @@ def child(stage: str, db: str) -> dict:
             "GROUP BY a_id, b_id)"
         ).fetchall()[0][0]
     elif stage == "build":
-        from settlement.affiliates import build_year_groups
+        from settlement.affiliates.groups import build_year_groups
 
         build_year_groups(con, YEAR, equity_threshold=THRESHOLD, window_start=WINDOW[0], window_end=WINDOW[1])
         out["year_rows"], out["year_groups"] = con.execute(
@@ -235,7 +235,7 @@ def child(stage: str, db: str) -> dict:
                     AND p.local_date BETWEEN gb.day_from AND gb.day_to"""
         ).fetchall()[0][0]
     elif stage == "explain_pairs":
-        from settlement.affiliates import explain_pairs
+        from settlement.affiliates.groups import explain_pairs
 
         sample = con.sql(
             """SELECT DISTINCT p.buyer_id AS a_id, p.owner_id AS b_id, p.local_date AS on_date FROM bench_pairs p

@@ -45,8 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledgers import ledger  # noqa: E402
-from settlement import store, tokens  # noqa: E402
-from settlement.credit_codes import credit_code  # noqa: E402
+from settlement.core import store
+from settlement.access import tokens  # noqa: E402
+from settlement.tools.credit_codes import credit_code  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "api"
 MIB = 1024 * 1024

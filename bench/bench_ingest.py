@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from settlement.generate import GenerateSpec, generate, parse_size  # noqa: E402
+from settlement.tools.generate import GenerateSpec, generate, parse_size  # noqa: E402
 
 PY = sys.executable
 SETTLE = str(Path(PY).with_name("settle"))
@@ -107,7 +107,8 @@ def settle_ingest(csv_path: Path, workdir: Path, rows: int) -> Measure:
 
 def ingest_stages(csv_path: Path, workdir: Path) -> list[tuple[str, float]]:
     """Profile: seconds spent in each stage that ingest_file reports through its progress callback."""
-    from settlement import ingest, store
+    from settlement.inputs import ingest
+    from settlement.core import store
 
     db = workdir / "stages.duckdb"
     remove_db(db)
@@ -141,7 +142,8 @@ class _TimedConnection:
 
 def ingest_statements(csv_path: Path, workdir: Path, top: int = 12) -> list[tuple[float, str]]:
     """Profile: the slowest SQL statements of one in-process ingest."""
-    from settlement import ingest, store
+    from settlement.inputs import ingest
+    from settlement.core import store
 
     db = workdir / "statements.duckdb"
     remove_db(db)

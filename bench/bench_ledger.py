@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledgers import ledger  # noqa: E402
-from settlement import store  # noqa: E402
+from settlement.core import store  # noqa: E402
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 

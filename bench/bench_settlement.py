@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/bench_settlement.py --trades 10000000 --parties 100000 --relations 200000
 
-1. ``settlement.generate`` writes the registries and Parquet trade files (Zipf skew, ~2 % refunds, dated and
+1. ``settlement.tools.generate`` writes the registries and Parquet trade files (Zipf skew, ~2 % refunds, dated and
    exempt affiliation records) into a work folder;
-2. the registries are loaded with ``settlement.registry.load_registry``; the trades are put straight into
+2. the registries are loaded with ``settlement.inputs.registry.load_registry``; the trades are put straight into
    ``trade_rows`` with one DuckDB INSERT ... SELECT (this benchmark measures settlement, not ingest, which has
    its own). With ``--all-in-year`` (default) every trade's local date is moved into 2024 (same month and
    day), so the settled year really holds all N trades;
@@ -33,8 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from settlement import registry, store  # noqa: E402
-from settlement.generate import GenerateSpec, generate  # noqa: E402
+from settlement.inputs import registry
+
+from settlement.core import store  # noqa: E402
+from settlement.tools.generate import GenerateSpec, generate  # noqa: E402
 
 YEAR = 2024
 
@@ -111,7 +113,7 @@ FROM read_csv($file, all_varchar = true);
 CHILD_BASELINE = """
 import sys, time, json
 sys.path.insert(0, {root!r})
-from settlement import store
+from settlement.core import store
 con = store.open_store({db!r})
 t0 = time.perf_counter()
 rows = con.execute("SELECT dataset_id, sum(amount) FROM trades WHERE kind = 'sale' AND year(local_date) = {year} "

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 import duckdb
 
 from ledgers import ledger
-from settlement import clauses
-from settlement.clauses import Targets
+from settlement.clauses import targets as clauses
+from settlement.clauses.targets import Targets
 
 ENGINE_VERSION = "settlement-engine/1 (P1-P13 of POLICY.md)"
 

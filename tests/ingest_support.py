@@ -6,7 +6,7 @@ from pathlib import Path
 
 from stdnum.cn import uscc
 
-from settlement import store
+from settlement.core import store
 
 
 def code(n: int) -> str:

@@ -2,7 +2,7 @@
 
 Reads the stored inputs with plain SELECTs and recomputes, with loops and dicts, the target payable per
 ledger key and the P12 reason of every sale, straight from the wording of POLICY.md. It shares no code
-with ``settlement.clauses`` / ``settlement.affiliates`` (only the money helpers' rounding rule is
+with ``settlement.clauses.targets`` / ``settlement.affiliates.groups`` (only the money helpers' rounding rule is
 re-stated here with ``decimal``), so agreement between the two is evidence, not tautology.
 """
 

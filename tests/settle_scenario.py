@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from ledgers import ledger
-from settlement.params import load_params
+from settlement.core.params import load_params
 from settlement.run import run_settlement
 from tests.settle_world import load_affiliations, load_datasets, load_platforms, load_prior_awards, new_store
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from settlement import store
+from settlement.core import store
 
 _ids = itertools.count(1)
 

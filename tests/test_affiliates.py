@@ -1,4 +1,4 @@
-"""Affiliate resolution (settlement.affiliates): hand-worked P5-P8 cases, day/year graphs, explanations.
+"""Affiliate resolution (settlement.affiliates.groups): hand-worked P5-P8 cases, day/year graphs, explanations.
 
 Records are written straight into affiliation_versions (the loader is tested elsewhere). Party ids are
 short letters for readability; P: ids are persons (P4). Threshold 25% (P6), window 2023-05-08..2026-05-08.
@@ -12,7 +12,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from settlement.affiliates import (
+from settlement.affiliates.groups import (
     RelationExplanation,
     build_year_groups,
     explain_pairs,
@@ -362,7 +362,7 @@ def test_cli_explain(tmp_path) -> None:
     from settlement.cli import app
 
     db = tmp_path / "cli.duckdb"
-    from settlement import store
+    from settlement.core import store
 
     store.init(db)
     c = store.open_store(db)
@@ -416,7 +416,7 @@ def test_pass_through_over_a_chain_of_two_links(con) -> None:
         "C holds 10% of D (record 3); A holds 20% of D directly (record 4); "
         "effective holding 20% + 10% = 30% ≥ 25% (P6)."
     )
-    from settlement.affiliates import affiliate_graph
+    from settlement.affiliates.groups import affiliate_graph
 
     g = affiliate_graph(con, on=D(2024, 6, 1), equity_threshold=THRESHOLD)
     assert sorted(tuple(sorted(e)) for e in g.edges) == [("A", "B"), ("A", "D"), ("B", "C")]

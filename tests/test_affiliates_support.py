@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from settlement import store
+from settlement.core import store
 
 WINDOW = (dt.date(2023, 5, 8), dt.date(2026, 5, 8))  # P2
 THRESHOLD = Decimal("0.25")  # P6

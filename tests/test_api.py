@@ -59,7 +59,7 @@ def test_missing_unknown_and_revoked_tokens_get_401(api: ApiEnv, method: str, pa
 
 
 def test_a_token_revoked_while_serving_is_refused_within_the_reload_interval(api: ApiEnv):
-    from settlement import tokens
+    from settlement.access import tokens
 
     assert api.client.get("/v1/payouts", headers=A(api.owner_a)).status_code == 200
     cur = api.state.cursor()
@@ -176,7 +176,7 @@ def test_upload_cap_is_enforced_while_streaming_without_content_length(api: ApiE
 def test_upload_that_exhausts_database_memory_is_503_and_cleans_up(api: ApiEnv, monkeypatch):
     import duckdb
 
-    from settlement import ingest
+    from settlement.inputs import ingest
 
     def out_of_memory(*args, **kwargs):
         raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")

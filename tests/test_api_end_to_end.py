@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from settlement.credit_codes import credit_code
-from settlement.registry import load_registry
+from settlement.tools.credit_codes import credit_code
+from settlement.inputs.registry import load_registry
 from tests.test_api_support import (  # noqa: F401  (fixtures)
     OWNER_A, OWNER_B, PLATFORM_A, ApiEnv, api, api_settings, trade_csv, trade_row,
 )

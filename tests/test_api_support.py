@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from ledgers import ledger
-from settlement import store, tokens
-from settlement.credit_codes import credit_code
+from settlement.core import store
+from settlement.access import tokens
+from settlement.tools.credit_codes import credit_code
 
 # Valid unified social credit codes (P4), fixed by serial so tests are repeatable.
 PLATFORM_A = credit_code(101)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from settlement import store, tokens
+from settlement.core import store
+
+from settlement.access import tokens
 from settlement.cli import app
 from tests.test_api_support import OWNER_A, PLATFORM_A
 

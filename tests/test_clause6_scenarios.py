@@ -183,13 +183,13 @@ def test_unregistered_dataset_not_certified(tmp_path):
 
 
 def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp_path):
-    from settlement.clauses import compute_targets
+    from settlement.clauses.targets import compute_targets
     from tests.settle_scenario import PARAMS
 
     con = world(tmp_path, affiliations=[("OWN1", "B1", "control", None, date(2024, 7, 1), None)])
     upload(con, [sale("sep", "B1", "700.00", "2024-09-01T10:00:00")])
     settle(con, 2024)
-    # the path of records comes from settlement.affiliates.explain_pairs (P7)
+    # the path of records comes from settlement.affiliates.groups.explain_pairs (P7)
     assert "OWN1 controls B1 (record 1, valid from 2024-07-01)" in details(con, 2024, 6)["sep"]
     staged = compute_targets(con, 2024, params=PARAMS, path_budget=0)
     detail = con.execute(f"SELECT detail FROM ({staged.exclusions_sql}) WHERE clause = 6 AND trade_id = 'sep'"

@@ -1,4 +1,4 @@
-"""settlement.credit_codes and `settle generate` (issue 2 item 8): valid, skewed, deterministic data."""
+"""settlement.tools.credit_codes and `settle generate` (issue 2 item 8): valid, skewed, deterministic data."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from stdnum.cn import uscc
 
-from settlement.credit_codes import ALPHABET, check_character_indices, credit_code, credit_codes
-from settlement.generate import (
+from settlement.tools.credit_codes import ALPHABET, check_character_indices, credit_code, credit_codes
+from settlement.tools.generate import (
     AFFILIATION_COLUMNS,
     DATASET_COLUMNS,
     PLATFORM_COLUMNS,

@@ -9,8 +9,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from settlement import ingest
-from settlement.errors import UserError
+from settlement.inputs import ingest
+from settlement.core.errors import UserError
 from tests.ingest_support import (
     BUYER, BUYER2, HEADER, OTHER_PLATFORM, PLATFORM, SELLER, code, csv_file, new_store, refund, sale, trades, write,
 )
@@ -376,7 +376,7 @@ def test_list_and_get_uploads(con, tmp_path):
 
 
 def test_codes_are_checked_once_per_distinct_value(con, tmp_path, monkeypatch):
-    import settlement.identifiers as identifiers
+    import settlement.core.identifiers as identifiers
 
     seen: list[str] = []
     original = identifiers.credit_code_problem

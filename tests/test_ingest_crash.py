@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from settlement import store
+from settlement.core import store
 from tests.ingest_support import PLATFORM, SELLER, code
 
 ROWS = 600_000
@@ -21,7 +21,8 @@ ROWS = 600_000
 CHILD = textwrap.dedent(
     """
     import sys
-    from settlement import ingest, store
+    from settlement.inputs import ingest
+    from settlement.core import store
     con = store.open_store(sys.argv[1])
     def step(stage):
         print(stage, flush=True)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ledgers import ledger
 from ledgers.ledger import GENESIS_HASH, InvalidTargets, append_run, payouts, payouts_csv, verify
-from settlement import store
+from settlement.core import store
 from settlement.cli import app
 
 OWNER_A = "91330100MA27XXXXX1"

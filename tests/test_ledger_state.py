@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ledgers import ledger
-from settlement import store
+from settlement.core import store
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 KEYS = [(6, "OWNER-A", "ds-1"), (6, "OWNER-A", "ds-2"), (6, "OWNER-B", "ds-3"), (7, "PLATFORM-P", ""),

@@ -1,4 +1,4 @@
-"""P1 rounding and the P10.7 cap split, in Python and in DuckDB SQL (settlement.money)."""
+"""P1 rounding and the P10.7 cap split, in Python and in DuckDB SQL (settlement.core.money)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settlement.money import CENT, round_money, split_cap, sql_round_money, sql_split_cap
+from settlement.core.money import CENT, round_money, split_cap, sql_round_money, sql_split_cap
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Policy parameters as dated data (settlement.params, settlement/policy_params.toml)."""
+"""Policy parameters as dated data (settlement.core.params, settlement/policy_params.toml)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from settlement.params import (
+from settlement.core.params import (
     ParameterFileError,
     ParameterNotInForce,
     UnknownParameter,

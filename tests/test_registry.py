@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from settlement import registry
+from settlement.inputs import registry
 from tests.ingest_support import BUYER, BUYER2, PLATFORM, SELLER, code, new_store, write
 
 

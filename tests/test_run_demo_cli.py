@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ledgers import ledger
-from settlement import store
+from settlement.core import store
 from settlement.cli import app
-from settlement.demo import load_and_settle
+from settlement.tools.demo import load_and_settle
 from tests.settle_scenario import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]

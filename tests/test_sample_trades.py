@@ -158,7 +158,9 @@ def test_expected_payouts_file_follows_the_payouts_csv_contract():
 
 
 def test_everything_loads_with_zero_rejected_rows(tmp_path):
-    from settlement import ingest, registry, store
+    from settlement.inputs import ingest
+    from settlement.inputs import registry
+    from settlement.core import store
 
     db = tmp_path / "sample.duckdb"
     store.init(db)
@@ -182,7 +184,7 @@ def test_everything_loads_with_zero_rejected_rows(tmp_path):
 
 
 def _load_sample(con, trade_files: list[str]) -> None:
-    from settlement import registry
+    from settlement.inputs import registry
 
     for kind, (name, _) in REGISTRIES.items():
         assert registry.load_registry(con, kind, SAMPLE / name, loaded_by="test").status == "loaded"
@@ -191,7 +193,7 @@ def _load_sample(con, trade_files: list[str]) -> None:
 
 
 def ingest_report_status(con, name: str) -> str:
-    from settlement import ingest
+    from settlement.inputs import ingest
 
     return ingest.ingest_file(con, SAMPLE / name, file_name=name, uploaded_by="test").status
 
@@ -199,8 +201,9 @@ def ingest_report_status(con, name: str) -> str:
 def test_settling_the_sample_gives_the_readme_payouts_and_the_late_refund_adjusts_2024(tmp_path):
     """End to end against the hand-worked expected/payouts.csv (README "Expected payouts")."""
     from ledgers import ledger
-    from settlement import run, store
-    from settlement.params import load_params
+    from settlement import run
+    from settlement.core import store
+    from settlement.core.params import load_params
 
     params = load_params()
     db = tmp_path / "sample.duckdb"

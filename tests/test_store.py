@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from settlement import store
+from settlement.core import store
 
 CONTRACT_SCHEMA = {
     "trades": ["trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "local_date", "amount",

@@ -16,7 +16,7 @@ from typing import Annotated, Iterator, NoReturn
 import duckdb
 import typer
 
-from settlement import store
+from settlement.core import store
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Data-exchange royalty settlement engine.")
 

@@ -1,7 +1,7 @@
 """CLI edge for affiliate resolution: `settle affiliates explain ID_A ID_B [--on DATE]` (CONTRACT, P5-P8).
 
 Parses, looks up the equity threshold (a dated policy parameter, P6), calls
-``settlement.affiliates.explain_relation`` and prints its text; holds no rules.
+``settlement.affiliates.groups.explain_relation`` and prints its text; holds no rules.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from settlement.affiliates import explain_relation
+from settlement.affiliates.groups import explain_relation
 from settlement.cli._app import DbOption, app, fail, opened_store
 
 affiliates_app = typer.Typer(no_args_is_help=True, help="Affiliate relations (P5-P8).")
@@ -29,7 +29,7 @@ class ExplainFormat(str, Enum):
 
 def _threshold(on: dt.date | None):
     """The P6 threshold in force on ``on``; without a date, the most recent value of the parameter."""
-    from settlement import params  # imported here: a broken parameter file must not break other commands
+    from settlement.core import params  # imported here: a broken parameter file must not break other commands
 
     try:
         loaded = params.load_params()

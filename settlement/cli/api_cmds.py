@@ -1,6 +1,6 @@
 """CLI edge for the HTTP API: `settle serve` and `settle tokens create|list|revoke` (CONTRACT, issue 5).
 
-Parses, calls ``settlement.tokens`` / ``api.app`` and formats; holds no rules.
+Parses, calls ``settlement.access.tokens`` / ``api.app`` and formats; holds no rules.
 Note: DuckDB admits one writing process, so while `settle serve` runs these commands cannot open the
 database (they fail with a one-line reason); stop the server, or use the API's own token routes.
 """
@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
-from settlement import store, tokens
+from settlement.core import store
+
+from settlement.access import tokens
 from settlement.cli._app import DbOption, app, current_user, fail, opened_store
 
 tokens_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (stored only as hashes).")

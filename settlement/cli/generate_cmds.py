@@ -1,6 +1,6 @@
 """`settle generate`: synthetic but valid exchange data for benchmarks (issue 2 item 8).
 
-Thin edge: parses options, calls ``settlement.generate.generate`` and prints what it wrote.
+Thin edge: parses options, calls ``settlement.tools.generate.generate`` and prints what it wrote.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from settlement.cli._app import app, fail
-from settlement.generate import GenerateSpec, generate, parse_size, spec_errors
+from settlement.tools.generate import GenerateSpec, generate, parse_size, spec_errors
 
 
 @app.command("generate")

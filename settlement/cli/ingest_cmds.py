@@ -12,11 +12,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from settlement import ingest, registry, store
+from settlement.inputs import ingest
+
+from settlement.inputs import registry
+
+from settlement.core import store
 from settlement.cli._app import (
     EXIT_REJECTED, DbOption, app, current_user, fail, opened_store, stdout_is_tty,
 )
-from settlement.errors import UserError
+from settlement.core.errors import UserError
 
 uploads_app = typer.Typer(no_args_is_help=True, help="List and retract trade uploads.")
 app.add_typer(uploads_app, name="uploads")

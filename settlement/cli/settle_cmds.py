@@ -1,7 +1,7 @@
 """CLI edge for settlement: `settle run [--year Y]`, `settle explain dataset|platform ID --year Y`,
 `settle demo [--db]` (CONTRACT "Command line").
 
-Parses, calls ``settlement.run`` / ``settlement.explain`` / ``settlement.demo`` and formats with rich;
+Parses, calls ``settlement.run`` / ``settlement.explain`` / ``settlement.tools.demo`` and formats with rich;
 holds no rules.
 """
 
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgers import ledger
-from settlement import store
+from settlement.core import store
 from settlement.cli._app import DbOption, app, current_user, fail, opened_store
 
 explain_app = typer.Typer(no_args_is_help=True, help="Why a dataset or platform gets what it gets (P10-P12).")
@@ -28,7 +28,7 @@ YearOption = Annotated[int | None, typer.Option("--year", help="Settlement year 
 
 
 def _params():
-    from settlement.params import load_params  # the packaged, cited parameter file
+    from settlement.core.params import load_params  # the packaged, cited parameter file
 
     return load_params()
 
@@ -188,7 +188,7 @@ def demo_cmd(
     db: DbOption = None,
 ) -> None:
     """Load sample_trades/ into its own database (unless --db), settle every year, print the payouts."""
-    from settlement.demo import load_and_settle
+    from settlement.tools.demo import load_and_settle
 
     if not sample.is_dir():
         fail(f"no sample folder at {sample}: run from the project root or pass --sample")

@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 
 from ledgers import ledger
-from settlement import ingest, registry
+from settlement.inputs import ingest
+from settlement.inputs import registry
 from settlement.run import settle_all
 
 # Registry files of a sample folder, in load order (kind, file name).

@@ -3,10 +3,10 @@
 Owns: the derived tables ``affiliate_groups`` (year graph, P8 second bullet) and ``affiliate_day_groups``
 (trade-date graph, P8 first bullet), built per year by ``build_year_groups`` from the current affiliation
 set (view ``affiliations``), and the explanations of a verdict as a path of records
-(``explain_relation``, ``explain_pairs``). The set-based engine lives in ``settlement.affiliates_core``;
+(``explain_relation``, ``explain_pairs``). The set-based engine lives in ``settlement.affiliates.engine``;
 this module reads the store, encodes parties as integers, writes the caches and explains with a small
 per-component graph (networkx for the "nearest records" search). Load-time validation of affiliation
-files is not here (``settlement.registry``). Must not import the CLI, the API, the ledger or clause code.
+files is not here (``settlement.inputs.registry``). Must not import the CLI, the API, the ledger or clause code.
 
 on=None in explanations: every non-exempt record counts, whatever its dates (the union of all days: the
 most conservative reading, useful to ask "were these ever related?").
@@ -26,8 +26,8 @@ import polars as pl
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
-from settlement import store
-from settlement.affiliates_core import (
+from settlement.core import store
+from settlement.affiliates.engine import (
     components,
     day_label_intervals,
     p7_edges,

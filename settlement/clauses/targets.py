@@ -7,7 +7,7 @@ nothing, and the per-dataset / per-platform explanation rows. Works in connectio
 the run tables once the ledger has given the run id.
 
 Pure of the ledger: must not import ``ledgers``, the CLI or the API. Reads the ``affiliate_groups`` /
-``affiliate_day_groups`` tables that ``settlement.affiliates.build_year_groups`` materialises (called here,
+``affiliate_day_groups`` tables that ``settlement.affiliates.groups.build_year_groups`` materialises (called here,
 as the stage before the clauses).
 
 Decisions where the policy is silent (also in docs/architecture.md "Settlement"):
@@ -30,8 +30,8 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from settlement import affiliates
-from settlement.money import sql_round_money, sql_split_cap
+from settlement.affiliates import groups as affiliates
+from settlement.core.money import sql_round_money, sql_split_cap
 
 # P12 reason codes, in the order they are tried.
 RETRACTED = "RETRACTED"
@@ -128,7 +128,7 @@ def _stage_sales(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
         f"t.local_date BETWEEN {_lit(yp.window_start)} AND {_lit(yp.window_end)}" if yp.first_day else "false"
     )
     # affiliate_day_groups covers the in-scope days of Y: x ≠ y related on d iff both rows cover d with
-    # equal group_id (settlement.affiliates); a party without a row is its own group.
+    # equal group_id (settlement.affiliates.groups); a party without a row is its own group.
     day_group = lambda alias, col: (  # noqa: E731
         f"LEFT JOIN affiliate_day_groups {alias} ON NOT s.retracted AND s.in_window AND {alias}.year = {y} "
         f"AND {alias}.party_id = s.{col} AND s.local_date BETWEEN {alias}.day_from AND {alias}.day_to"

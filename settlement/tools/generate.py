@@ -5,7 +5,7 @@ of CONTRACT "Input files", fast (numpy draws, polars string formatting and writi
 rows) and deterministic for a seed. Must not import the CLI, the API or the store: it only writes files.
 
 What the data looks like (so benchmarks meet realistic shapes):
-- parties are enterprises with valid credit codes (settlement.credit_codes, P4); affiliation records also
+- parties are enterprises with valid credit codes (settlement.tools.credit_codes, P4); affiliation records also
   name natural persons ``P:nnnnnnn`` (P4), never as buyer, seller, owner or platform;
 - Zipf-like skew: a few datasets and buyers carry most trades, most datasets are small;
 - the seller of a trade is the dataset's owner; buyer != seller;
@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from settlement.credit_codes import credit_codes
+from settlement.tools.credit_codes import credit_codes
 
 BLOCK_ROWS = 1_000_000
 FORMATS = ("csv", "parquet")

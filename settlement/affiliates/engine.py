@@ -1,6 +1,6 @@
 """Vectorised P6/P7 engine: affiliate-graph edges with validity intervals, and connected components.
 
-Owns the set-based computation behind ``settlement.affiliates``: from equity and non-equity records whose
+Owns the set-based computation behind ``settlement.affiliates.groups``: from equity and non-equity records whose
 endpoints are integer node ids and whose validity is a day-number interval inside one span [S, E], it
 derives the P7 edges together with the days on which each edge exists, then the components of the
 graph for the whole span (year graph) or for every day (trade-date graph), without a Python loop over

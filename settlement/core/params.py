@@ -191,7 +191,7 @@ def parse_params(data: bytes, source: str = "<bytes>") -> PolicyParams:
 
 
 def default_params_path() -> Path:
-    return Path(str(resources.files("settlement").joinpath("policy_params.toml")))
+    return Path(str(resources.files("settlement.core").joinpath("policy_params.toml")))
 
 
 def load_params(path: Path | None = None) -> PolicyParams:

@@ -17,9 +17,9 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from settlement.errors import UserError
-from settlement.identifiers import bad_identifiers_table
-from settlement.tabular import (
+from settlement.core.errors import UserError
+from settlement.core.identifiers import bad_identifiers_table
+from settlement.inputs.tabular import (
     NO_DATA_ROWS, READ_ERRORS, FileError, FileFacts, Source, close_source, file_facts, open_source,
     read_error_reason,
 )

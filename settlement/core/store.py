@@ -25,7 +25,7 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration file, in version order."""
     found = []
-    for entry in resources.files("settlement.migrations").iterdir():
+    for entry in resources.files("settlement.core.migrations").iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import duckdb
 
-from settlement.errors import UserError
-from settlement.identifiers import bad_identifiers_table
-from settlement.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
-from settlement.tabular import FileError, StagedFile, file_facts, stage_file
+from settlement.core.errors import UserError
+from settlement.core.identifiers import bad_identifiers_table
+from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
+from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_file
 
 KINDS = ("datasets", "platforms", "affiliations", "prior_awards")
 RELATIONS = ("equity", "control", "management", "family", "declared")
