@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.settle_scenario import D, details, paid, reasons, settle, world
-from tests.settle_world import sale, upload
+from tests.support.scenario import D, details, paid, reasons, settle, world
+from tests.support.world import sale, upload
 
 
 def test_platform_related_to_a_buyer(tmp_path):

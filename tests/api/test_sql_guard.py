@@ -16,8 +16,8 @@ import duckdb
 import pytest
 
 from api.sql_guard import check_read_only, open_sandbox
-from tests.test_api_support import (  # noqa: F401  (fixtures)
-    ApiEnv, api, api_settings, trade_csv, trade_row,
+from tests.support.api import (  # noqa: F401  (fixtures)
+    ApiEnv, trade_csv, trade_row,
 )
 
 A = ApiEnv.auth

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from settlement.core import store
-from tests.ingest_support import PLATFORM, SELLER, code
+from tests.support.ingest import PLATFORM, SELLER, code
 
 ROWS = 600_000
 
@@ -51,7 +51,7 @@ def test_sigkill_mid_ingest_leaves_all_or_none(tmp_path, kill_after_stage):
     store.init(db)
     data = tmp_path / "big.csv"
     _big_csv(data)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(data)], stdout=subprocess.PIPE, text=True,
                              env=env)
     seen = []

@@ -11,9 +11,9 @@ from ledgers import ledger
 from settlement.core import store
 from settlement.cli import app
 from settlement.tools.demo import load_and_settle
-from tests.settle_scenario import PARAMS
+from tests.support.scenario import PARAMS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_trades"
 runner = CliRunner()
 

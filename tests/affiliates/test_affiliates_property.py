@@ -17,7 +17,7 @@ from settlement.core import store
 import polars as pl
 
 from settlement.affiliates.groups import build_year_groups, explain_pairs, explain_relation
-from tests.test_affiliates_support import load_set
+from tests.support.affiliates import load_set
 
 THRESHOLD = Decimal("0.25")
 # A short window makes every in-scope day cheap to brute-force: 2024-01-01 .. 2024-01-12 (P2 parameter).

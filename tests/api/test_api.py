@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_api_support import (  # noqa: F401  (fixtures)
-    BUYER_1, BUYER_2, OWNER_A, OWNER_B, PLATFORM_A, PLATFORM_B, ApiEnv, api, api_settings, append_ledger,
+from tests.support.api import (  # noqa: F401  (fixtures)
+    BUYER_1, BUYER_2, OWNER_A, OWNER_B, PLATFORM_A, PLATFORM_B, ApiEnv, append_ledger,
     trade_csv, trade_row,
 )
 

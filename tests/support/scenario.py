@@ -9,7 +9,7 @@ from decimal import Decimal
 from ledgers import ledger
 from settlement.core.params import load_params
 from settlement.run import run_settlement
-from tests.settle_world import load_affiliations, load_datasets, load_platforms, load_prior_awards, new_store
+from tests.support.world import load_affiliations, load_datasets, load_platforms, load_prior_awards, new_store
 
 PARAMS = load_params()
 # the run whose stored exclusions / explanations describe the year's latest run (run_explanation_source)

@@ -11,7 +11,7 @@ import pytest
 
 from settlement.inputs import ingest
 from settlement.core.errors import UserError
-from tests.ingest_support import (
+from tests.support.ingest import (
     BUYER, BUYER2, HEADER, OTHER_PLATFORM, PLATFORM, SELLER, code, csv_file, new_store, refund, sale, trades, write,
 )
 

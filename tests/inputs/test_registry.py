@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from settlement.inputs import registry
-from tests.ingest_support import BUYER, BUYER2, PLATFORM, SELLER, code, new_store, write
+from tests.support.ingest import BUYER, BUYER2, PLATFORM, SELLER, code, new_store, write
 
 
 @pytest.fixture()

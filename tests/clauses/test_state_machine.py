@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from settlement.run import run_settlement
-from tests.settle_reference import reference
-from tests.settle_scenario import PARAMS
-from tests.settle_world import (
+from tests.support.reference import reference
+from tests.support.scenario import PARAMS
+from tests.support.world import (
     load_affiliations,
     load_datasets,
     load_platforms,

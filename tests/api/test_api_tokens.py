@@ -13,7 +13,7 @@ from settlement.core import store
 
 from settlement.access import tokens
 from settlement.cli import app
-from tests.test_api_support import OWNER_A, PLATFORM_A
+from tests.support.api import OWNER_A, PLATFORM_A
 
 runner = CliRunner()
 
@@ -110,7 +110,7 @@ def test_cli_revoke_unknown_is_exit_1(db: Path):
 
 # ------------------------------------------------------------------------------------ over HTTP, while serving
 
-from tests.test_api_support import ApiEnv, api, api_settings  # noqa: E402,F401  (fixtures)
+from tests.support.api import ApiEnv  # noqa: E402
 
 
 def test_regulator_manages_tokens_while_the_server_runs(api: ApiEnv):

@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from settlement.cli import app
-from tests.ingest_support import PLATFORM, SELLER, csv_file, sale, write
+from tests.support.ingest import PLATFORM, SELLER, csv_file, sale, write
 
 runner = CliRunner()
 

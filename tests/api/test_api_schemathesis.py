@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.settings import Settings
-from tests.test_api_support import ApiEnv, append_ledger, make_store, trade_csv, trade_row, OWNER_A
+from tests.support.api import ApiEnv, append_ledger, make_store, trade_csv, trade_row, OWNER_A
 
 
 

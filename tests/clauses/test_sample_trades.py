@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stdnum.cn import uscc
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_trades"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_trades"
 REGISTRIES = {
     "platforms": ("platforms.csv", ["platform_id", "name", "certified_on", "certified_until"]),
     "datasets": ("datasets.csv", ["dataset_id", "owner_id", "name", "certified_on", "certified_until"]),

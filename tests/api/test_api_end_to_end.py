@@ -9,8 +9,8 @@ import pytest
 
 from settlement.tools.credit_codes import credit_code
 from settlement.inputs.registry import load_registry
-from tests.test_api_support import (  # noqa: F401  (fixtures)
-    OWNER_A, OWNER_B, PLATFORM_A, ApiEnv, api, api_settings, trade_csv, trade_row,
+from tests.support.api import (  # noqa: F401  (fixtures)
+    OWNER_A, OWNER_B, PLATFORM_A, ApiEnv, trade_csv, trade_row,
 )
 
 A = ApiEnv.auth

@@ -19,7 +19,7 @@ from settlement.affiliates.groups import (
     explain_relation,
     pct,
 )
-from tests.test_affiliates_support import (
+from tests.support.affiliates import (
     THRESHOLD,
     WINDOW,
     day_group,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.settle_scenario import D, dataset_row, details, paid, reasons, settle, world
-from tests.settle_world import refund, sale, upload
+from tests.support.scenario import D, dataset_row, details, paid, reasons, settle, world
+from tests.support.world import refund, sale, upload
 
 
 def four_buyers(prefix: str, amount: str, at: str, buyers=("B1", "B2", "B3", "B4"), **kw) -> list[dict]:
@@ -184,7 +184,7 @@ def test_unregistered_dataset_not_certified(tmp_path):
 
 def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp_path):
     from settlement.clauses.targets import compute_targets
-    from tests.settle_scenario import PARAMS
+    from tests.support.scenario import PARAMS
 
     con = world(tmp_path, affiliations=[("OWN1", "B1", "control", None, date(2024, 7, 1), None)])
     upload(con, [sale("sep", "B1", "700.00", "2024-09-01T10:00:00")])

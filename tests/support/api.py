@@ -11,10 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
 from ledgers import ledger
 from settlement.core import store
@@ -87,18 +85,6 @@ def make_store(db: Path) -> dict[str, str]:
     finally:
         con.close()
     return made
-
-
-@pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    return Settings(db=tmp_path / "api.duckdb", sql_time_limit_s=2.0, sql_row_cap=1000, upload_max_bytes=1_000_000)
-
-
-@pytest.fixture
-def api(api_settings: Settings):
-    made = make_store(api_settings.db)
-    with TestClient(create_app(api_settings), raise_server_exceptions=False) as client:
-        yield ApiEnv(client=client, db=api_settings.db, settings=api_settings, **made)
 
 
 def append_ledger(env: ApiEnv, year: int, targets: list[tuple[int, str, str, str]]) -> None:

@@ -6,8 +6,8 @@ from datetime import date
 
 from ledgers import ledger
 from settlement.run import inputs_fingerprint, settle_all, years_to_settle
-from tests.settle_scenario import PARAMS, D, paid, reasons, settle, world
-from tests.settle_world import load_affiliations, load_datasets, refund, retract, sale, upload
+from tests.support.scenario import PARAMS, D, paid, reasons, settle, world
+from tests.support.world import load_affiliations, load_datasets, refund, retract, sale, upload
 
 
 def four(prefix, amount, at, buyers=("B1", "B2", "B3", "B4"), **kw):
