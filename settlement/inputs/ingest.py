@@ -19,6 +19,7 @@ import duckdb
 
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
+from settlement.core.localtime import local_date_sql
 from settlement.inputs.tabular import (
     NO_DATA_ROWS, READ_ERRORS, FileError, FileFacts, Source, close_source, file_facts, open_source,
     read_error_reason,
@@ -125,7 +126,8 @@ s AS (
     CASE WHEN NOT ts_form THEN NULL
          WHEN suffix(ts_text, 'Z') OR suffix(ts_text, 'z') OR contains(substr(ts_text, 17), '+')
               OR contains(substr(ts_text, 17), '-') THEN TRY_CAST(ts_text AS TIMESTAMPTZ)
-         ELSE CAST(TRY_CAST(ts_text AS TIMESTAMP) - INTERVAL 8 HOUR AS TIMESTAMPTZ) END AS traded_at,
+         -- an explicit offset, never a cast from TIMESTAMP: that would read the session (host) time zone
+         ELSE TRY_CAST(replace(ts_text, ' ', 'T') || '+08:00' AS TIMESTAMPTZ) END AS traded_at,
     CASE WHEN amount_form THEN CAST(amount_text AS DECIMAL(38,2)) END AS amount_wide
   FROM p
 )
@@ -140,7 +142,7 @@ SELECT * EXCLUDE (raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, 
 FROM (
 WITH """ + _PARSED_CTE + """
 SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
-       CAST(CAST(traded_at AS TIMESTAMP) + INTERVAL 8 HOUR AS DATE) AS local_date,
+       {local_date} AS local_date,
        CAST(CASE WHEN amount_wide <= {max_amount} THEN amount_wide END AS DECIMAL(18,2)) AS amount,
        currency, kind, ref_trade_id,
        coalesce(trade_id IS NOT NULL AND length(trade_id) <= {id_max}
@@ -332,7 +334,8 @@ def parse_and_check_rows(
     """Stage 2: the file → typed ``staging`` (with ``ok``) and ``row_errors``. Returns the rows read.
 
     Raises one of ``tabular.READ_ERRORS`` when DuckDB cannot read the file's content."""
-    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": _sql_literal(platform_scope)}
+    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": _sql_literal(platform_scope),
+              "local_date": local_date_sql("traded_at")}
     # Fast path: codes stored as written. Only when some distinct code is not already canonical (P4: trimmed,
     # upper-case) is the file parsed again with the normalisation applied to every row.
     for normalise in (False, True):
@@ -414,11 +417,15 @@ def _first_errors(con: duckdb.DuckDBPyConnection, limit: int) -> tuple[RowError,
     return tuple(RowError(*row) for row in rows)
 
 
-def _find_live_upload_by_hash(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
+def _find_live_upload_by_hash(con: duckdb.DuckDBPyConnection, sha256: str, platform_scope: str | None) -> int | None:
+    """The first live upload of these bytes that the uploader may see (issue 16): with a platform scope (an
+    operator), only an upload whose stored trades are all of that platform (``uploads.platform_id``); without
+    one (regulator, CLI), any. Another platform's upload never matches: its file goes through the row checks,
+    where every row of a foreign platform is an error, so a replayed file learns nothing of the other upload."""
     rows = con.execute(
-        "SELECT id FROM uploads WHERE sha256 = ? AND status IN ('stored', 'partial') AND retracted_at IS NULL "
-        "ORDER BY id LIMIT 1",
-        [sha256],
+        "SELECT id FROM uploads WHERE sha256 = $sha AND status IN ('stored', 'partial') AND retracted_at IS NULL "
+        "AND ($scope IS NULL OR platform_id = $scope) ORDER BY id LIMIT 1",
+        dict(sha=sha256, scope=platform_scope),
     ).fetchall()
     return rows[0][0] if rows else None
 
@@ -493,7 +500,7 @@ def _reject_file(con, facts: FileFacts, file_name: str, uploaded_by: str, accept
 
 def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, accept_valid: bool,
                    platform_scope: str | None, step: Progress) -> UploadReport:
-    earlier = _find_live_upload_by_hash(con, facts.sha256)
+    earlier = _find_live_upload_by_hash(con, facts.sha256, platform_scope)
     if earlier is not None:
         row = con.execute(
             "SELECT rows_read, rows_stored, rows_duplicate, rows_rejected FROM uploads WHERE id = ?", [earlier]
@@ -537,11 +544,20 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
         )
         if status != "rejected":
             con.execute(_STORE_TRADES_SQL, [upload_id])
+            con.execute(_UPLOAD_PLATFORM_SQL, [upload_id])
     return UploadReport(
         upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, status, counts.rows_read, rows_stored,
         rows_duplicate, counts.rows_rejected, accept_valid, errors=errors, errors_total=counts.error_total,
         warnings=source.warnings,
     )
+
+
+# uploads.platform_id (migration 0008): the one platform of the stored trades, else NULL.
+_UPLOAD_PLATFORM_SQL = """
+UPDATE uploads SET platform_id = (
+  SELECT CASE WHEN count(DISTINCT platform_id) = 1 THEN min(platform_id) END FROM candidates)
+WHERE id = $1
+"""
 
 
 @contextmanager
