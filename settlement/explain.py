@@ -2,7 +2,9 @@
 
 Owns: ``explain_dataset`` / ``explain_platform`` (the latest run of the year, from run_dataset_results,
 run_caller_buyers, run_platform_results and exclusions, plus the key's current ledger balance). Read only;
-computes no rule (the run did, P10–P12). Must not import the CLI or the API (they import this).
+computes no rule (the run did, P10–P12). An id in neither the registry nor any stored trade is refused
+with ``UserError(code="not_found")`` ("no dataset X"), so the CLI exits 1 and the API answers 404.
+Must not import the CLI or the API (they import this).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import duckdb
+
+from settlement.core.errors import UserError
+from settlement.core.params import PolicyParams, load_params
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,22 @@ def latest_run(con: duckdb.DuckDBPyConnection, year: int) -> int:
     return int(rows[0][0])
 
 
+def _require_known(con: duckdb.DuckDBPyConnection, kind: str, value: str) -> None:
+    """Refuse an id found in neither the registry (datasets / platforms view) nor any stored trade."""
+    registry, column = {"dataset": ("datasets", "dataset_id"), "platform": ("platforms", "platform_id")}[kind]
+    known = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {registry} WHERE {column} = $id) "
+        f"OR EXISTS (SELECT 1 FROM trade_rows WHERE {column} = $id)", dict(id=value)).fetchall()[0][0]
+    if not known:
+        raise UserError(f"no {kind} {value}", code="not_found")
+
+
+def caller_threshold(params: PolicyParams, year: int) -> int | None:
+    """The P10.4 caller threshold of ``year`` (on its first in-scope day); None when the year has none."""
+    days = params.in_scope_days(year)
+    return None if days is None else int(params.value("clause6.caller_threshold", days[0]))
+
+
 def _exclusions(con, run_id: int, clause: int, column: str, value: str, limit: int):
     by_reason = dict(con.execute(
         f"SELECT reason, count(*) FROM exclusions WHERE run_id = ? AND clause = ? AND {column} = ? "
@@ -107,9 +128,12 @@ def _balance(con, year: int, clause: int, beneficiary_id: str | None, dataset_id
     return Decimal(value).quantize(Decimal("0.01"))
 
 
-def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50
-                    ) -> DatasetExplanation:
-    """Clause 6 for one dataset and year, as the latest run saw it. Raises NoRun."""
+def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,
+                    params: PolicyParams | None = None) -> DatasetExplanation:
+    """Clause 6 for one dataset and year, as the latest run saw it. Raises UserError (unknown dataset),
+    NoRun. ``params`` (default: the packaged file) give the caller threshold of a dataset without eligible
+    sales, which the run stored no row for."""
+    _require_known(con, "dataset", dataset_id)
     run_id = latest_run(con, year)
     rel = con.sql("SELECT * FROM run_dataset_results WHERE run_id = ? AND dataset_id = ?", params=[run_id, dataset_id])
     rows = rel.fetchall()
@@ -119,7 +143,8 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
     else:  # no eligible sale and no prior award: everything it sold is excluded (or it sold nothing)
         owner = con.execute("SELECT owner_id FROM datasets WHERE dataset_id = ?", [dataset_id]).fetchall()
         zero = Decimal("0.00")
-        r = dict(owner_id=owner[0][0] if owner else None, eligible_sales=0, caller_groups=0, caller_threshold=None,
+        threshold = caller_threshold(params if params is not None else load_params(), year)
+        r = dict(owner_id=owner[0][0] if owner else None, eligible_sales=0, caller_groups=0, caller_threshold=threshold,
                  qualifies=False, base=zero, rate=None, gross=zero, prior_awards=zero, payable=zero,
                  owner_payable_total=zero, owner_cap=None, capped=False, target=zero)
     buyers = con.execute(
@@ -149,7 +174,8 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
 
 def explain_platform(con: duckdb.DuckDBPyConnection, platform_id: str, year: int, *, limit: int = 50
                      ) -> PlatformExplanation:
-    """Clause 7 for one platform and year, as the latest run saw it. Raises NoRun."""
+    """Clause 7 for one platform and year, as the latest run saw it. Raises UserError (unknown platform), NoRun."""
+    _require_known(con, "platform", platform_id)
     run_id = latest_run(con, year)
     rel = con.sql("SELECT * FROM run_platform_results WHERE run_id = ? AND platform_id = ?", params=[run_id, platform_id])
     rows = rel.fetchall()

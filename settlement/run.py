@@ -67,14 +67,17 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
             f"SELECT {int(run_id)}, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id "
             f"FROM ({targets.exclusions_sql})"
         )
+        caller_cols = "year, dataset_id, owner_id, group_id, buyer_id, eligible_sales, net_amount, group_counted"
         con.execute(
-            f"INSERT INTO run_caller_buyers SELECT {int(run_id)}, year, dataset_id, group_id, buyer_id, "
-            f"eligible_sales, net_amount, group_counted FROM {targets.callers_table}"
+            f"INSERT INTO run_caller_buyers (run_id, {caller_cols}) "
+            f"SELECT {int(run_id)}, {caller_cols} FROM {targets.callers_table}"
         )
+        dataset_cols = ("year, dataset_id, owner_id, eligible_sales, caller_groups, caller_threshold, qualifies, "
+                        "base, rate, gross, prior_awards, payable, owner_payable_total, owner_cap, capped, target, "
+                        "dataset_payable")
         con.execute(
-            f"INSERT INTO run_dataset_results SELECT {int(run_id)}, year, dataset_id, owner_id, eligible_sales, "
-            "caller_groups, caller_threshold, qualifies, base, rate, gross, prior_awards, payable, "
-            "owner_payable_total, owner_cap, capped, target FROM _s_datasets_df"
+            f"INSERT INTO run_dataset_results (run_id, {dataset_cols}) "
+            f"SELECT {int(run_id)}, {dataset_cols} FROM _s_datasets_df"
         )
         con.execute(
             f"INSERT INTO run_platform_results SELECT {int(run_id)}, year, platform_id, eligible_sales, volume, "
@@ -177,6 +180,14 @@ def years_to_settle(con: duckdb.DuckDBPyConnection, *, params) -> list[int]:
         if in_scope:
             years.append(int(y))
     return years
+
+
+def year_needs_no_run(con: duckdb.DuckDBPyConnection, year: int, *, params) -> bool:
+    """True when ``year`` has no in-scope day (P2) and no ledger entries: a run could neither pay nor claw
+    back anything, so none is recorded (`settle run --year` says so instead)."""
+    if params.in_scope_days(year) is not None:
+        return False
+    return not con.execute("SELECT count(*) FROM ledger_entries WHERE year = ?", [year]).fetchall()[0][0]
 
 
 def settle_all(con: duckdb.DuckDBPyConnection, *, params) -> list[ledger.RunResult]:
