@@ -7,42 +7,32 @@ Parses, looks up the equity threshold (a dated policy parameter, P6), calls
 from __future__ import annotations
 
 import datetime as dt
-import json
-from enum import Enum
 from typing import Annotated
 
 import typer
 
 from settlement.affiliates.groups import explain_relation
-from settlement.cli._app import DbOption, app, fail, opened_store
+from settlement.cli import render
+from settlement.cli._app import DbOption, fail, latest_value, opened_store, policy_params
+from settlement.cli.render import ReportFormat
+from settlement.core.identifiers import normalise_party_id
 
 affiliates_app = typer.Typer(no_args_is_help=True, help="Affiliate relations (P5-P8).")
-app.add_typer(affiliates_app, name="affiliates")
 
 THRESHOLD_PARAM = "affiliates.equity_threshold"
 
 
-class ExplainFormat(str, Enum):
-    text = "text"
-    json = "json"
-
-
 def _threshold(on: dt.date | None):
     """The P6 threshold in force on ``on``; without a date, the most recent value of the parameter."""
-    from settlement.core import params  # imported here: a broken parameter file must not break other commands
+    from settlement.core.params import ParameterNotInForce
 
+    loaded = policy_params()
+    if on is None:
+        return latest_value(loaded, THRESHOLD_PARAM)
     try:
-        loaded = params.load_params()
-        if on is not None:
-            return loaded.value(THRESHOLD_PARAM, on)
-        periods = [p for p in loaded.periods if p.name == THRESHOLD_PARAM]
-        if not periods:
-            fail(f"the policy parameters define no {THRESHOLD_PARAM}")
-        return max(periods, key=lambda p: p.valid_from).value
-    except params.ParameterNotInForce as exc:
+        return loaded.value(THRESHOLD_PARAM, on)
+    except ParameterNotInForce as exc:
         fail(f"{exc} (P6): choose a date inside the policy window")
-    except params.ParameterFileError as exc:
-        fail(f"policy parameter file is invalid: {exc}")
 
 
 @affiliates_app.command("explain")
@@ -53,7 +43,7 @@ def explain_cmd(
         str | None,
         typer.Option("--on", help="date YYYY-MM-DD (P8 trade-date graph); omitted: every non-exempt record, dates ignored"),
     ] = None,
-    fmt: Annotated[ExplainFormat, typer.Option("--format", help="text | json")] = ExplainFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="text | json")] = ReportFormat.text,
     db: DbOption = None,
 ) -> None:
     """Print the chain of records that makes A and B related, or why the nearest records do not qualify."""
@@ -63,12 +53,11 @@ def explain_cmd(
             day = dt.date.fromisoformat(on.strip())
         except ValueError:
             fail(f"--on must be a date YYYY-MM-DD, got {on!r}")
-    # P4: credit codes are upper-cased and stripped; P: person ids are opaque and kept as given.
-    a, b = (x.strip() if x.strip().startswith("P:") else x.strip().upper() for x in (a_id, b_id))
+    a, b = normalise_party_id(a_id), normalise_party_id(b_id)  # P4
     threshold = _threshold(day)
     with opened_store(db, read_only=False) as con:
         result = explain_relation(con, a, b, on=day, equity_threshold=threshold)
-    if fmt is ExplainFormat.json:
+    if fmt is ReportFormat.json:
         payload = {
             "related": result.related,
             "a_id": result.a_id,
@@ -91,6 +80,6 @@ def explain_cmd(
                 for s in result.steps
             ],
         }
-        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        typer.echo(render.as_json(payload))
     else:
         typer.echo(result.text)

@@ -7,30 +7,24 @@ database (they fail with a one-line reason); stop the server, or use the API's o
 
 from __future__ import annotations
 
-import json
+from dataclasses import fields
 from enum import Enum
 from typing import Annotated
 
 import typer
 
-from settlement.core import store
-
 from settlement.access import tokens
-from settlement.cli._app import DbOption, app, current_user, fail, opened_store
+from settlement.cli import render
+from settlement.cli._app import DbOption, current_user, db_path, fail, opened_store
+from settlement.cli.render import PrintFormat
 
 tokens_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (stored only as hashes).")
-app.add_typer(tokens_app, name="tokens")
 
 
 class Role(str, Enum):
     operator = "operator"
     owner = "owner"
     regulator = "regulator"
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 @tokens_app.command("create")
@@ -58,14 +52,17 @@ def tokens_create(
 
 @tokens_app.command("list")
 def tokens_list(
-    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    fmt: Annotated[PrintFormat, typer.Option("--format", help="table | csv | json")] = PrintFormat.table,
     db: DbOption = None,
 ) -> None:
     """List tokens (ids, roles, scopes, state); never the tokens themselves."""
     with opened_store(db, read_only=True) as con:
         infos = tokens.list_tokens(con)
-    if fmt is ListFormat.json:
-        typer.echo(json.dumps([i.to_json_dict() for i in infos], indent=2))
+    if fmt is not PrintFormat.table:
+        records = [i.to_json_dict() for i in infos]
+        columns = [f.name for f in fields(tokens.TokenInfo)]
+        typer.echo(render.as_json(records) if fmt is PrintFormat.json else render.records_csv(records, columns),
+                   nl=fmt is PrintFormat.json)
         return
     typer.echo(f"{'token_id':<17} {'role':<9} {'scope_id':<18} {'state':<7} {'created_at':<25} label")
     for i in infos:
@@ -84,7 +81,6 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="token id from `s
     typer.echo(f"revoked {info.token_id} ({info.role}{' ' + info.scope_id if info.scope_id else ''})")
 
 
-@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
@@ -97,7 +93,7 @@ def serve(
     from api.app import create_app
     from api.settings import Settings
 
-    path = store.resolve_db_path(db)
+    path = db_path(db)
     if not path.exists():
         fail(f"no database at {path}: run `settle init --db {path}` first")
     settings = Settings(db=path)

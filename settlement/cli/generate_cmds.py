@@ -10,18 +10,18 @@ from typing import Annotated
 
 import typer
 
-from settlement.cli._app import app, fail
+from settlement.cli._app import fail
+from settlement.cli.render import FileFormat
 from settlement.tools.generate import GenerateSpec, generate, parse_size, spec_errors
 
 
-@app.command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option("--out", help="Directory to write into (created when missing)")],
     trades: Annotated[int | None, typer.Option("--trades", help="Trade rows (sales + ~2% refunds)")] = None,
     parties: Annotated[int, typer.Option("--parties", help="Enterprises (credit codes), platforms included")] = 10_000,
     relations: Annotated[int, typer.Option("--relations", help="Affiliation records")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="Trade file format: csv | parquet")] = "csv",
+    fmt: Annotated[FileFormat, typer.Option("--format", help="Trade file format: csv | parquet")] = FileFormat.csv,
     datasets: Annotated[int | None, typer.Option("--datasets", help="Datasets (default max(20, parties/50))")] = None,
     platforms: Annotated[int, typer.Option("--platforms", help="Platform enterprises")] = 3,
     chunk_rows: Annotated[
@@ -43,7 +43,7 @@ def generate_cmd(
         relations=relations,
         trades=trades,
         seed=seed,
-        fmt=fmt,
+        fmt=fmt.value,
         datasets=datasets,
         platforms=platforms,
         chunk_rows=chunk_rows,

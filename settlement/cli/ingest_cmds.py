@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import threading
+from dataclasses import fields
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from settlement.inputs import ingest
-
-from settlement.inputs import registry
-
+from settlement.cli import render
+from settlement.cli._app import EXIT_REJECTED, DbOption, current_user, db_path, fail, opened_store, stdout_is_tty
+from settlement.cli.render import PrintFormat, ReportFormat
 from settlement.core import store
-from settlement.cli._app import (
-    EXIT_REJECTED, DbOption, app, current_user, fail, opened_store, stdout_is_tty,
-)
-from settlement.core.errors import UserError
+from settlement.inputs import ingest, registry
 
 uploads_app = typer.Typer(no_args_is_help=True, help="List and retract trade uploads.")
-app.add_typer(uploads_app, name="uploads")
-
-
-class ReportFormat(str, Enum):
-    text = "text"
-    json = "json"
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
-
 
 class RegistryKind(str, Enum):
     datasets = "datasets"
@@ -43,10 +26,9 @@ class RegistryKind(str, Enum):
     prior_awards = "prior-awards"
 
 
-@app.command()
 def init(db: DbOption = None) -> None:
     """Create the database file (if missing) and migrate it to the current schema."""
-    path = store.resolve_db_path(db)
+    path = db_path(db)
     version, applied = store.init(path)
     typer.echo(f"{path}: schema version {version}" + (f" (applied {', '.join(map(str, applied))})" if applied else ""))
 
@@ -120,7 +102,6 @@ def _progress_printer(con):
     return step, stop
 
 
-@app.command(name="ingest")
 def ingest_command(
     file: Annotated[Path, typer.Argument(help="Trade file: .csv, .parquet, .jsonl or .xlsx")],
     accept_valid: Annotated[bool, typer.Option("--accept-valid", help="Store valid rows, keep bad rows aside")] = False,
@@ -137,7 +118,7 @@ def ingest_command(
         finally:
             stop()
     if format is ReportFormat.json:
-        typer.echo(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False))
+        typer.echo(render.as_json(report.to_json_dict()))
     else:
         typer.echo(format_upload_report(report))
     if report.rejected:
@@ -146,30 +127,31 @@ def ingest_command(
 
 @uploads_app.command(name="list")
 def uploads_list(
-    format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table, db: DbOption = None
+    format: Annotated[PrintFormat, typer.Option("--format", help="table | csv | json")] = PrintFormat.table,
+    db: DbOption = None,
 ) -> None:
     """Every upload with its status and row counts."""
     with opened_store(db, read_only=True) as con:
         uploads = ingest.list_uploads(con)
-    if format is ListFormat.json:
-        typer.echo(json.dumps([u.__dict__ | {"platform_ids": list(u.platform_ids)} for u in uploads], indent=2,
-                              ensure_ascii=False))
+    records = [u.__dict__ | {"platform_ids": list(u.platform_ids)} for u in uploads]
+    if format is PrintFormat.json:
+        typer.echo(render.as_json(records))
+        return
+    if format is PrintFormat.csv:
+        typer.echo(render.records_csv(records, [f.name for f in fields(ingest.UploadSummary)]), nl=False)
         return
     table = Table("id", "file", "status", "read", "stored", "dup", "rejected", "by", "at (UTC)", "sha256")
     for u in uploads:
         table.add_row(str(u.id), u.file_name, u.status, str(u.rows_read), str(u.rows_stored), str(u.rows_duplicate),
                       str(u.rows_rejected), u.uploaded_by, u.uploaded_at, u.sha256[:12])
-    Console(width=160).print(table)
+    render.console().print(table)
 
 
 @uploads_app.command(name="retract")
 def uploads_retract(upload_id: Annotated[int, typer.Argument(help="Upload id")], db: DbOption = None) -> None:
     """Retract an upload: its trades stay stored, marked retracted, and count for nothing (P9)."""
-    with opened_store(db) as con:
-        try:
-            summary = ingest.retract_upload(con, upload_id, by=current_user())
-        except UserError as exc:
-            fail(exc.message)
+    with opened_store(db) as con:  # an unknown or retracted upload: UserError, exit 1 (settlement.cli._app)
+        summary = ingest.retract_upload(con, upload_id, by=current_user())
     typer.echo(f"upload {summary.id} ({summary.file_name}) retracted: {summary.rows_stored} trades no longer count")
 
 
@@ -186,7 +168,6 @@ def format_load_report(report: registry.LoadReport) -> str:
     return "\n".join(lines)
 
 
-@app.command(name="load")
 def load_command(
     kind: Annotated[RegistryKind, typer.Argument(help="datasets | platforms | affiliations | prior-awards")],
     file: Annotated[Path, typer.Argument(help="CSV file per CONTRACT")],
@@ -198,7 +179,7 @@ def load_command(
     with opened_store(db) as con:
         report = registry.load_registry(con, kind.value.replace("-", "_"), file, loaded_by=current_user())
     if format is ReportFormat.json:
-        typer.echo(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False, default=str))
+        typer.echo(render.as_json(report.to_json_dict()))
     else:
         typer.echo(format_load_report(report))
     if report.rejected:

@@ -1,33 +1,21 @@
 """CLI edge for the ledger: `settle ledger verify`, `settle ledger export`, `settle payouts` (CONTRACT).
 
-Parses, calls ``ledgers.ledger`` and formats; holds no rules.
+Parses, calls ``ledgers.ledger`` and prints with ``settlement.cli.render``; holds no rules.
 """
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ledgers import ledger
-from settlement.cli._app import DbOption, app, fail, opened_store
+from settlement.cli import render
+from settlement.cli._app import DbOption, fail, opened_store
+from settlement.cli.render import FileFormat, PrintFormat
 
 ledger_app = typer.Typer(no_args_is_help=True, help="The append-only settlement ledger (P13).")
-app.add_typer(ledger_app, name="ledger")
-
-
-class ExportFormat(str, Enum):
-    csv = "csv"
-    parquet = "parquet"
-
-
-class PayoutFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 @ledger_app.command("verify")
@@ -44,7 +32,7 @@ def ledger_verify(db: DbOption = None) -> None:
 
 @ledger_app.command("export")
 def ledger_export(
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv | parquet")],
+    fmt: Annotated[FileFormat, typer.Option("--format", help="csv | parquet")],
     out: Annotated[Path, typer.Option("--out", help="file to write")],
     db: DbOption = None,
 ) -> None:
@@ -56,48 +44,17 @@ def ledger_export(
     typer.echo(f"exported {n} ledger entries to {out}")
 
 
-@app.command("payouts")
 def payouts_cmd(
     year: Annotated[int | None, typer.Option("--year", help="settlement year (default: all)")] = None,
-    fmt: Annotated[PayoutFormat, typer.Option("--format", help="table | csv | json")] = PayoutFormat.table,
+    fmt: Annotated[PrintFormat, typer.Option("--format", help="table | csv | json")] = PrintFormat.table,
     db: DbOption = None,
 ) -> None:
     """Current payouts: one row per key with a non-zero sum of ledger entries (CONTRACT)."""
     with opened_store(db) as con:
         df = ledger.payouts(con, year)
-    if fmt is PayoutFormat.csv:
+    if fmt is PrintFormat.csv:
         typer.echo(ledger.payouts_csv(df), nl=False)
-    elif fmt is PayoutFormat.json:
-        typer.echo(json.dumps(ledger.payouts_records(df), ensure_ascii=False, indent=2))
+    elif fmt is PrintFormat.json:
+        typer.echo(render.as_json(ledger.payouts_records(df)))
     else:
-        typer.echo(format_payouts_table(df))
-
-
-def format_payouts_table(df) -> str:
-    """A readable fixed-width table with a total per year and overall."""
-    records = ledger.payouts_records(df)
-    if not records:
-        return "no payouts"
-    headers = ["year", "clause", "beneficiary_id", "dataset_id", "amount"]
-    rows = [[str(r["year"]), str(r["clause"]), r["beneficiary_id"], r["dataset_id"], _thousands(r["amount"])]
-            for r in records]
-    totals: dict[int, object] = {}
-    for y, _c, _b, _d, a in df.select(ledger.PAYOUT_COLUMNS).iter_rows():
-        totals[y] = totals.get(y, 0) + a
-    for y, total in totals.items():
-        rows.append([str(y), "", "total", "", _thousands(ledger.format_amount(total))])
-    if len(totals) > 1:
-        rows.append(["all", "", "total", "", _thousands(ledger.format_amount(sum(totals.values())))])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    right = {0, 1, 4}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _thousands(amount: str) -> str:
-    whole, _, cents = amount.partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    return f"{sign}{int(whole.lstrip('-')):,}.{cents}"
+        render.console().print(render.payouts_table(df))

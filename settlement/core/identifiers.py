@@ -21,6 +21,12 @@ def normalise_code(raw: str) -> str:
     return raw.strip().upper()
 
 
+def normalise_party_id(raw: str) -> str:
+    """P4: a ``P:`` person id is case-sensitive and kept as written (spaces stripped); a credit code is normalised."""
+    stripped = raw.strip()
+    return stripped if stripped.startswith("P:") else normalise_code(stripped)
+
+
 def credit_code_problem(code: str) -> str | None:
     """Why ``code`` (already normalised) is not a valid credit code, or None when it is (GB 32100-2015)."""
     if code.startswith("P:"):

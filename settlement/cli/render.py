@@ -1,0 +1,140 @@
+"""How ``settle`` shows results: the --format vocabulary, money, and every table the commands print.
+
+One home for formatting, so two commands never print the same thing two ways (``settle payouts`` and
+``settle demo`` share ``payouts_table``). Formats only: computes no rule, opens no store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from ledgers import ledger
+
+CONSOLE_WIDTH = 160
+
+
+class PrintFormat(str, Enum):
+    """Results printed on stdout."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ReportFormat(str, Enum):
+    """Reports and explanations written as sentences (CONTRACT: `settle ingest --format text|json`)."""
+
+    text = "text"
+    json = "json"
+
+
+class FileFormat(str, Enum):
+    """Files written (`settle ledger export`, `settle generate`)."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+def console() -> Console:
+    return Console(width=CONSOLE_WIDTH)
+
+
+def money(x: Decimal | None) -> str:
+    """CNY with thousands separators and two decimals; '-' when there is no amount."""
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+def records_csv(records: Iterable[dict[str, Any]], columns: Iterable[str]) -> str:
+    """CSV with a header, '\\n' line ends; lists are joined with ';'."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = list(columns)
+    writer.writerow(names)
+    for r in records:
+        writer.writerow([";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else v)
+                         for v in (r.get(c) for c in names)])
+    return out.getvalue()
+
+
+def payouts_table(df) -> Table | str:
+    """Payouts (one row per key) with a total per year and a grand total; 'no payouts' when empty."""
+    rows = list(df.select(ledger.PAYOUT_COLUMNS).iter_rows())
+    if not rows:
+        return "no payouts"
+    table = Table(title="Payouts (Σ ledger entries per key, CONTRACT)")
+    for col in ("year", "clause", "beneficiary_id", "dataset_id"):
+        table.add_column(col)
+    table.add_column("amount (CNY)", justify="right")
+    per_year: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for i, (year, clause, beneficiary, dataset, amount) in enumerate(rows):
+        table.add_row(str(year), str(clause), beneficiary, dataset or "", money(amount))
+        per_year[year] += amount
+        if i + 1 == len(rows) or rows[i + 1][0] != year:
+            table.add_row("", "", f"[bold]total {year}[/bold]", "", f"[bold]{money(per_year[year])}[/bold]",
+                          end_section=True)
+    grand = sum(per_year.values(), Decimal("0.00"))
+    table.add_row("", "", "[bold]grand total[/bold]", "", f"[bold]{money(grand)}[/bold]")
+    return table
+
+
+def run_table(result: ledger.RunResult) -> Table | str:
+    """What one settlement run appended to the ledger."""
+    if not result.appended:
+        return f"year {result.year}: run {result.run_id} appended nothing (targets unchanged)"
+    table = Table(title=f"year {result.year}: run {result.run_id} appended {len(result.appended)} entries")
+    for col in ("entry", "clause", "beneficiary_id", "dataset_id", "kind"):
+        table.add_column(col)
+    table.add_column("amount", justify="right")
+    for e in result.appended:
+        table.add_row(str(e.entry_id), str(e.clause), e.beneficiary_id, e.dataset_id, e.kind, f"{e.amount:.2f}")
+    table.add_row("", "", "", "", "total", f"{result.total_appended:.2f}")
+    return table
+
+
+def summary_table(*rows: tuple[str, str]) -> Table:
+    """The label / amount table both explanations open with."""
+    summary = Table(show_header=False)
+    summary.add_column("what")
+    summary.add_column("amount", justify="right")
+    for label, value in rows:
+        summary.add_row(label, value)
+    return summary
+
+
+def excluded_table(title: str, by_reason: dict[str, int], excluded, total: int) -> Table:
+    """The trades that earn nothing, counted by reason, the first of them listed (P12)."""
+    table = Table(title=f"{title}: {total} trade(s) earn nothing "
+                        + (", ".join(f"{k} {v}" for k, v in by_reason.items()) if by_reason else ""))
+    for col in ("platform_id", "trade_id", "kind", "reason", "detail"):
+        table.add_column(col, overflow="fold")
+    for x in excluded:
+        table.add_row(x.platform_id, x.trade_id, x.kind, x.reason, x.detail or "")
+    if total > len(excluded):
+        table.add_row("...", f"{total - len(excluded)} more", "", "", "query the exclusions table")
+    return table
+
+
+def caller_groups_table(groups) -> Table:
+    """Caller groups of a dataset and their buyers (P8/P10.3)."""
+    table = Table(title="caller groups (year-graph affiliate groups, P8/P10.3)")
+    for col in ("group", "counted", "buyer_id", "eligible sales"):
+        table.add_column(col)
+    table.add_column("net", justify="right")
+    for g in groups:
+        for i, (buyer, n, net) in enumerate(g.buyers):
+            table.add_row(g.group_id if i == 0 else "", ("yes" if g.counted else "no") if i == 0 else "",
+                          buyer, str(n), money(net))
+    return table
