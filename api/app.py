@@ -1,7 +1,7 @@
 """The FastAPI application (CONTRACT "HTTP API", issue 5): ``create_app(settings)``.
 
-Owns wiring only: opening the store (this process becomes its one writer), the SQL sandbox, error
-handlers, routers and the OpenAPI description. Routes are thin edges over the same functions the CLI uses.
+Owns wiring only: opening the store (this process becomes its one writer, with ``Settings.memory_limit``),
+the SQL sandbox, error handlers, the routers of ``api.routes`` and the OpenAPI description. Routes are thin edges over the same functions the CLI uses.
 Imports settlement and ledgers; nothing imports this module but `settle serve` and the tests.
 """
 
@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api import routes_datasets, routes_reads, routes_sql, routes_tokens, routes_uploads
+from api.routes import ROUTERS
 from api.settings import Settings
 from api.sql_guard import SqlSandbox
 from api.state import ApiState
@@ -27,7 +27,9 @@ Bearer tokens come from `settle tokens create` (the database keeps only their SH
 * **owner** sees its own enterprise's payouts and dataset status.
 * **regulator** reads everything, runs settlements and queries the store with read-only SQL.
 
-401: missing, unknown or revoked token. 403: a known token out of its scope. Every error has the body
+401: missing, unknown or revoked token. 403: a known token of the wrong role for the endpoint. 404: no such
+resource, or one outside the token's scope (another platform's upload, another owner's dataset): the two
+answer alike, so ids of other tenants cannot be probed. Every error has the body
 `{"error": {"code": ..., "message": ..., "details": [...]}}`. Money is an exact string with two decimals.
 """
 
@@ -37,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        writer = store.open_store(settings.db)  # migrates forward; this process is now the one writer
+        # migrates forward; this process is now the one writer
+        writer = store.open_store(settings.db, memory_limit=settings.memory_limit)
         sandbox = SqlSandbox(writer, settings.snapshot_dir(), memory_limit=settings.sql_memory_limit,
                              threads=settings.sql_threads, max_age_s=settings.sql_snapshot_max_age_s,
                              wait_s=settings.sql_snapshot_wait_s)
@@ -65,9 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     install_error_handlers(app)
-    app.include_router(routes_reads.router)
-    app.include_router(routes_uploads.router)
-    app.include_router(routes_sql.router)
-    app.include_router(routes_datasets.router)
-    app.include_router(routes_tokens.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SETTLE_", extra="ignore")
 
     db: Path = Field(Path("settlement.duckdb"), description="DuckDB file the server owns (the one writer).")
+    memory_limit: str = Field(
+        "2GB", description="DuckDB memory limit of the store (uploads, runs); beyond it DuckDB spills to <db>.tmp."
+    )
     upload_max_bytes: int = Field(4 * 1024**3, gt=0, description="Largest accepted upload body; beyond it 413.")
     upload_dir: Path | None = Field(
         None, description="Where uploads are spooled before ingest (default: <db>.uploads next to the database)."

@@ -3,7 +3,8 @@
 One server process owns the DuckDB file (DuckDB admits one writing process). Every request works on its
 own cursor of that connection (DuckDB cursors are independent connections to the same database: MVCC
 transactions, temp tables per cursor), so uploads, runs and reads proceed side by side and block each
-other only where DuckDB itself serialises a commit. Must not import the routes.
+other only where DuckDB itself serialises a commit. Must not import the routes, ``api.auth`` or ``api.deps``
+(they import this module).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import Request
 
 from api.settings import Settings
 from api.sql_guard import SqlSandbox
+from settlement.access.tokens import TokenTable
 
 
 class LruCache:
@@ -50,7 +52,7 @@ class ApiState:
     sandbox: SqlSandbox
     payouts_cache: LruCache = field(default_factory=LruCache)
     sql_slots: threading.BoundedSemaphore | None = None  # set by create_app from sql_max_concurrent
-    token_table: "TokenTable" = field(default_factory=lambda: _token_table())
+    token_table: TokenTable = field(default_factory=TokenTable)
     _generation: int = 0
     _gen_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,12 +71,6 @@ class ApiState:
     def close(self) -> None:
         self.sandbox.close()
         self.writer.close()
-
-
-def _token_table():
-    from api.auth import TokenTable  # auth imports this module for get_state
-
-    return TokenTable()
 
 
 def get_state(request: Request) -> ApiState:

@@ -470,20 +470,25 @@ def verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
 PAYOUT_COLUMNS = ("year", "clause", "beneficiary_id", "dataset_id", "amount")
 
 
-def payouts(con: duckdb.DuckDBPyConnection, year: int | None = None) -> pl.DataFrame:
+def payouts(
+    con: duckdb.DuckDBPyConnection, year: int | None = None, *, beneficiary_id: str | None = None
+) -> pl.DataFrame:
     """One row per key with a non-zero Σ of entries, sorted by year, clause, beneficiary_id, dataset_id
-    (CONTRACT "settle payouts"). amount is Decimal(18,2); dataset_id is '' for clause 7."""
+    (CONTRACT "settle payouts"). amount is Decimal(18,2); dataset_id is '' for clause 7.
+
+    ``beneficiary_id`` keeps one beneficiary's rows, filtered inside the query (the API's owner / operator
+    view: 1.3 ms instead of 9.8 ms for all 20,000 keys then a filter, bench/bench_api.py)."""
     frame = con.sql(
         """
         SELECT CAST(year AS INTEGER) AS year, CAST(clause AS INTEGER) AS clause, beneficiary_id, dataset_id,
                CAST(sum(amount) AS DECIMAL(18,2)) AS amount
         FROM ledger_entries
-        WHERE $year IS NULL OR year = $year
+        WHERE ($year IS NULL OR year = $year) AND ($beneficiary IS NULL OR beneficiary_id = $beneficiary)
         GROUP BY year, clause, beneficiary_id, dataset_id
         HAVING sum(amount) <> 0
         ORDER BY year, clause, beneficiary_id, dataset_id
         """,
-        params=dict(year=year),
+        params=dict(year=year, beneficiary=beneficiary_id),
     ).pl()
     return frame.cast(
         {"year": pl.Int32, "clause": pl.Int32, "beneficiary_id": pl.String, "dataset_id": pl.String,

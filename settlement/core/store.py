@@ -32,10 +32,12 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the store with bounded memory; does not create or migrate it (see ``init``)."""
+def connect(path: str | os.PathLike[str], *, read_only: bool = False,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the store with bounded memory (``memory_limit``, else ``DEFAULT_MEMORY_LIMIT``); does not create
+    or migrate it (see ``init``)."""
     path = Path(path)
-    config = {"memory_limit": DEFAULT_MEMORY_LIMIT}
+    config = {"memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT}
     if not read_only:
         config["temp_directory"] = str(path.with_name(path.name + ".tmp"))
     con = duckdb.connect(str(path), read_only=read_only, config=config)
@@ -100,12 +102,13 @@ class StoreNotInitialised(Exception):
     """The database file does not exist or has no schema: run `settle init`."""
 
 
-def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_store(path: str | os.PathLike[str], *, read_only: bool = False,
+               memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open an initialised store, migrating it forward when opened for writing."""
     path = Path(path)
     if not path.exists():
         raise StoreNotInitialised(f"no database at {path}: run `settle init --db {path}` first")
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, memory_limit=memory_limit)
     if read_only:
         if schema_version(con) == 0:
             con.close()

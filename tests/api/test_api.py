@@ -1,7 +1,8 @@
 """HTTP API (issue 5): every endpoint and role with FastAPI's test client, cross-tenant attempts included.
 
-401 = missing / unknown / revoked token; 403 = known token out of scope; every error in the CONTRACT
-envelope {"error": {"code", "message", "details"}}.
+401 = missing / unknown / revoked token; 403 = known token of the wrong role; 404 = missing, or another
+tenant's resource (the same answer, issue 15 item 6); every error in the CONTRACT envelope
+{"error": {"code", "message", "details"}}.
 """
 
 from __future__ import annotations
@@ -205,19 +206,24 @@ def test_get_upload_scope(api: ApiEnv):
     r = api.client.get(f"/v1/uploads/{uid}", headers=A(api.operator_a))
     assert r.status_code == 200 and r.json()["platform_ids"] == [PLATFORM_A] and r.json()["status"] == "stored"
     assert api.client.get(f"/v1/uploads/{uid}", headers=A(api.regulator)).status_code == 200
-    assert_error(api.client.get(f"/v1/uploads/{uid}", headers=A(api.operator_b)), 403, "forbidden", PLATFORM_B)
-    assert_error(api.client.get("/v1/uploads/999", headers=A(api.operator_a)), 404, "not_found", "999")
+    # another platform's upload answers exactly like a missing one: same status, same message shape
+    foreign = assert_error(api.client.get(f"/v1/uploads/{uid}", headers=A(api.operator_b)), 404, "not_found")
+    missing = assert_error(api.client.get("/v1/uploads/999", headers=A(api.operator_a)), 404, "not_found", "999")
+    assert foreign["error"]["message"] == f"no upload with id {uid}"
+    assert missing["error"]["message"] == "no upload with id 999"
 
 
 def test_operator_sees_its_own_rejected_upload_but_not_anothers(api: ApiEnv):
     uid = upload(api, api.operator_a, trade_csv(trade_row("T1", amount="x"))).json()["upload_id"]
     assert api.client.get(f"/v1/uploads/{uid}", headers=A(api.operator_a)).json()["status"] == "rejected"
-    assert_error(api.client.get(f"/v1/uploads/{uid}", headers=A(api.operator_b)), 403, "forbidden")
+    assert_error(api.client.get(f"/v1/uploads/{uid}", headers=A(api.operator_b)), 404, "not_found",
+                 f"no upload with id {uid}")
 
 
 def test_retract_scope_and_conflict(api: ApiEnv):
     uid = upload(api, api.operator_a, trade_csv(trade_row("T1"))).json()["upload_id"]
-    assert_error(api.client.post(f"/v1/uploads/{uid}/retract", headers=A(api.operator_b)), 403, "forbidden")
+    assert_error(api.client.post(f"/v1/uploads/{uid}/retract", headers=A(api.operator_b)), 404, "not_found",
+                 f"no upload with id {uid}")
     assert api.query("SELECT retracted FROM trades") == [(False,)]
     r = api.client.post(f"/v1/uploads/{uid}/retract", headers=A(api.operator_a))
     assert r.status_code == 200 and r.json()["status"] == "retracted" and r.json()["retracted_at"]

@@ -82,9 +82,14 @@ def test_settle_then_read_payouts_and_status_by_role(settled: ApiEnv):
 def test_dataset_status_scope_and_not_found(settled: ApiEnv):
     api = settled
     q = {"year": 2024}
-    # cross-tenant: owner B asks about owner A's dataset; operators have no dataset view
+    # cross-tenant: owner B asks about owner A's dataset: 404 exactly like a dataset that does not exist
+    # (issue 15 item 6); operators have no dataset view at all (wrong role: 403)
     r = api.client.get("/v1/datasets/DS-A1/status", params=q, headers=A(api.owner_b))
-    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert r.status_code == 404 and r.json()["error"] == {
+        "code": "not_found", "message": "no dataset 'DS-A1' in the dataset registry", "details": []}
+    r = api.client.get("/v1/datasets/NOPE/status", params=q, headers=A(api.owner_b))
+    assert r.status_code == 404 and r.json()["error"] == {
+        "code": "not_found", "message": "no dataset 'NOPE' in the dataset registry", "details": []}
     assert api.client.get("/v1/datasets/DS-A1/status", params=q, headers=A(api.operator_a)).status_code == 403
     r = api.client.get("/v1/datasets/NOPE/status", params=q, headers=A(api.regulator))
     assert r.status_code == 404 and "NOPE" in r.json()["error"]["message"]

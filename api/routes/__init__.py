@@ -1,0 +1,13 @@
+"""One router per resource, each with its prefix and tags: ``ROUTERS`` is what ``api.app`` includes.
+
+Routes are thin edges: role checks through ``api.deps``, every owner / operator answer through
+``settlement.access.scope``, the work in ``settlement`` and ``ledgers``. Route modules import ``api.deps``,
+``api.errors``, ``api.models``; never each other.
+"""
+
+from __future__ import annotations
+
+from api.routes import datasets, health, ledger, payouts, settlements, sql, tokens, uploads
+
+ROUTERS = (health.router, payouts.router, settlements.router, ledger.router, uploads.router, sql.router,
+           datasets.router, tokens.router)

@@ -1,0 +1,132 @@
+"""`/v1/uploads`: stream a trade file to disk, ingest it exactly as the CLI does; get; retract.
+
+Thin edge: formatting only; ``settlement.inputs.ingest`` does the work (CONTRACT "Trades") and
+``settlement.access.scope`` decides what an operator may see: another platform's upload answers 404 like a
+missing one. Must not hold rules or SQL; imported only by ``api.routes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import partial
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import CursorDep, OperatorDep, OperatorOrRegulatorDep, ScopeDep, StateDep
+from api.errors import ApiError, responses
+from api.models import RejectedUploadOut, UploadReportOut, UploadSummaryOut
+from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
+from settlement.access import scope as access
+from settlement.access.tokens import TokenInfo
+from settlement.inputs import ingest
+
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+
+_MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary",
+                                            "description": "Trade file: .csv, .parquet, .jsonl or .xlsx"}},
+                },
+                "example": {"file": "trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at,amount\n..."},
+            }
+        },
+    }
+}
+
+
+def _ingest(state, path, file_name: str, token: TokenInfo, accept_valid: bool) -> ingest.UploadReport:
+    cur = state.cursor()
+    try:
+        return ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=token.who,
+                                  accept_valid=accept_valid, platform_scope=token.scope_id)
+    finally:
+        cur.close()
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload a trade file (operator)",
+    description=(
+        "Multipart body with one part `file`. The body is streamed to disk in chunks (never held in memory) "
+        "and refused with 413 beyond the size cap (`SETTLE_UPLOAD_MAX_BYTES`). Then the same ingest as "
+        "`settle ingest` runs, limited to the operator's platform (rows of another platform are errors). "
+        "201: stored (or partial with `accept_valid=true`); 200: the same bytes as a live upload of the "
+        "operator's own platform, nothing stored (`status` = duplicate, `duplicate_of`); 422: rejected, with "
+        "the full report. Another platform's upload never counts as the same bytes: its rows are errors."
+    ),
+    response_model=UploadReportOut,
+    responses={200: {"model": UploadReportOut, "description": "Same bytes as a live upload: nothing stored"},
+               422: {"model": RejectedUploadOut, "description": "Rejected upload (report) or invalid request"},
+               **responses(401, 403, 413, 415, 503)},
+    openapi_extra=_MULTIPART_BODY,
+)
+async def post_upload(
+    request: Request,
+    state: StateDep,
+    token: OperatorDep,
+    accept_valid: bool = Query(False, description="Store valid rows and keep bad ones aside (CONTRACT)"),
+) -> JSONResponse:
+    settings = state.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + 64 * 1024:
+        raise ApiError(413, "payload_too_large", f"upload exceeds the size cap of {settings.upload_max_bytes} bytes")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type",
+                       "send the trade file as multipart/form-data with a part named 'file'")
+    try:
+        spooled = await spool_upload(content_type, request.stream(), spool_root=settings.resolved_upload_dir(),
+                                     max_bytes=settings.upload_max_bytes)
+    except UploadTooLarge as exc:
+        raise ApiError(413, "payload_too_large", str(exc)) from None
+    except BadUpload as exc:
+        raise ApiError(422, "validation_error", str(exc)) from None
+    try:
+        report = await anyio.to_thread.run_sync(
+            partial(_ingest, state, spooled.path, spooled.file_name, token, accept_valid))
+    finally:
+        spooled.remove()
+    body = report.to_json_dict()
+    if report.rejected:
+        first = f"; first: {report.file_error or report.errors[0].reason}" if (report.file_error or report.errors) else ""
+        message = f"upload rejected, nothing stored: {report.errors_total or 1} error(s){first}"
+        raise ApiError(422, "upload_rejected", message, details=body.get("errors", []), extra=body)
+    if report.status == "duplicate":
+        return JSONResponse(status_code=200, content=body)
+    state.data_changed()
+    return JSONResponse(status_code=201, content=body)
+
+
+def _summary_json(summary: ingest.UploadSummary) -> dict:
+    d = asdict(summary)
+    d["platform_ids"] = list(summary.platform_ids)
+    return d
+
+
+UploadId = Path(..., ge=1, le=2**62, description="Upload id from the upload report", examples=[12])
+
+
+@router.get("/{upload_id}", summary="One upload's summary (its operator, regulator)",
+            response_model=UploadSummaryOut, responses=responses(401, 403, 404, 422))
+def get_upload(token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep,
+               upload_id: int = UploadId) -> JSONResponse:
+    return JSONResponse(_summary_json(access.visible_upload(con, scope, upload_id)))
+
+
+@router.post("/{upload_id}/retract", summary="Retract an upload (its operator, regulator)",
+             description="Its trades stay stored for audit and count for nothing from the next run on (P9).",
+             response_model=UploadSummaryOut, responses=responses(401, 403, 404, 409, 422))
+def retract_upload(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep,
+                   upload_id: int = UploadId) -> JSONResponse:
+    retracted = access.retract_visible_upload(con, scope, upload_id, by=token.who)
+    state.data_changed()
+    return JSONResponse(_summary_json(retracted))
