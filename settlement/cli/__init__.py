@@ -10,27 +10,21 @@ from __future__ import annotations
 from settlement.cli import affiliates_cmds, api_cmds, generate_cmds, ingest_cmds, ledger_cmds, settle_cmds
 from settlement.cli._app import app, register
 
-SETUP, INPUTS, SETTLE, AUDIT, SERVER, TOOLS = "Setup", "Inputs", "Settle", "Audit", "Server", "Tools"
-PANELS = (SETUP, INPUTS, SETTLE, AUDIT, SERVER, TOOLS)
+# Help panel → its commands, in the order a year is settled (dicts keep this order, so does ``settle -h``).
+PIPELINE = {
+    "Setup": {"init": ingest_cmds.init},
+    "Inputs": {"load": ingest_cmds.load_command, "ingest": ingest_cmds.ingest_command,
+               "uploads": ingest_cmds.uploads_app},
+    "Settle": {"run": settle_cmds.run_cmd, "explain": settle_cmds.explain_app,
+               "affiliates": affiliates_cmds.affiliates_app, "payouts": ledger_cmds.payouts_cmd},
+    "Audit": {"ledger": ledger_cmds.ledger_app},
+    "Server": {"serve": api_cmds.serve, "tokens": api_cmds.tokens_app},
+    "Tools": {"generate": generate_cmds.generate_cmd, "demo": settle_cmds.demo_cmd},
+}
 
-COMMANDS = (
-    (SETUP, "init", ingest_cmds.init),
-    (INPUTS, "load", ingest_cmds.load_command),
-    (INPUTS, "ingest", ingest_cmds.ingest_command),
-    (INPUTS, "uploads", ingest_cmds.uploads_app),
-    (SETTLE, "run", settle_cmds.run_cmd),
-    (SETTLE, "explain", settle_cmds.explain_app),
-    (SETTLE, "affiliates", affiliates_cmds.affiliates_app),
-    (SETTLE, "payouts", ledger_cmds.payouts_cmd),
-    (AUDIT, "ledger", ledger_cmds.ledger_app),
-    (SERVER, "serve", api_cmds.serve),
-    (SERVER, "tokens", api_cmds.tokens_app),
-    (TOOLS, "generate", generate_cmds.generate_cmd),
-    (TOOLS, "demo", settle_cmds.demo_cmd),
-)
-
-for _panel, _name, _target in COMMANDS:
-    register(_panel, _name, _target)
+for _panel, _commands in PIPELINE.items():
+    for _name, _target in _commands.items():
+        register(_panel, _name, _target)
 
 
 def main() -> None:
