@@ -142,3 +142,16 @@ def test_help_lists_the_panels_and_commands_in_pipeline_order():
     commands = [c for c in re.findall(r"^│ (\w[\w-]*) ", result.output, flags=re.M) if not c.startswith("-")]
     assert commands == ["init", "load", "ingest", "uploads", "run", "explain", "affiliates", "payouts",
                         "ledger", "serve", "tokens", "generate", "demo"]
+
+
+def test_lists_print_in_the_one_format_vocabulary(tmp_path):
+    db = tmp_path / "x.duckdb"
+    settle("init", "--db", db)
+    uploads = settle("uploads", "list", "--format", "csv", "--db", db)
+    assert (uploads.exit_code, uploads.stdout) == (0, "id,file_name,sha256,bytes,status,rows_read,rows_stored,"
+                                                      "rows_duplicate,rows_rejected,uploaded_by,uploaded_at,"
+                                                      "retracted_at,platform_ids\n")
+    assert settle("tokens", "create", "--role", "regulator", "--db", db).exit_code == 0
+    listed = settle("tokens", "list", "--format", "csv", "--db", db).stdout.splitlines()
+    assert listed[0].startswith("token_id,role,scope_id,") and len(listed) == 2
+    assert listed[1].split(",")[1:3] == ["regulator", ""]
