@@ -101,3 +101,38 @@ def append_ledger(env: ApiEnv, year: int, targets: list[tuple[int, str, str, str
                           engine_version="test", started_at=dt.datetime.now(dt.timezone.utc))
     finally:
         cur.close()
+
+
+# ------------------------------------------------------------------------------ many tenants (scope tests)
+
+
+@dataclass
+class Tenants:
+    """Tokens of a store with several platforms and owners: ``operators[i]`` acts for ``platforms[i]``,
+    ``owners_tok[j]`` sees ``owners[j]``; ``who`` maps a bearer token to its ``token:<id>`` name."""
+
+    platforms: list[str]
+    owners: list[str]
+    regulator: str
+    operators: list[str]
+    owners_tok: list[str]
+    who: dict[str, str]
+
+
+def make_tenant_store(db: Path, n_platforms: int, n_owners: int) -> Tenants:
+    store.init(db)
+    con = store.open_store(db)
+    try:
+        platforms = [credit_code(101 + i) for i in range(n_platforms)]
+        owners = [credit_code(201 + j) for j in range(n_owners)]
+        who: dict[str, str] = {}
+
+        def make(role: str, scope: str | None) -> str:
+            created = tokens.create_token(con, role, scope_id=scope, created_by="test")
+            who[created.token] = created.info.who
+            return created.token
+
+        return Tenants(platforms, owners, make("regulator", None), [make("operator", p) for p in platforms],
+                       [make("owner", o) for o in owners], who)
+    finally:
+        con.close()
