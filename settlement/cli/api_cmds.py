@@ -64,11 +64,7 @@ def tokens_list(
         typer.echo(render.as_json(records) if fmt is PrintFormat.json else render.records_csv(records, columns),
                    nl=fmt is PrintFormat.json)
         return
-    typer.echo(f"{'token_id':<17} {'role':<9} {'scope_id':<18} {'state':<7} {'created_at':<25} label")
-    for i in infos:
-        state = "live" if i.live else "revoked"
-        created = i.created_at.isoformat(timespec="seconds")
-        typer.echo(f"{i.token_id:<17} {i.role:<9} {i.scope_id or '-':<18} {state:<7} {created:<25} {i.label or ''}")
+    typer.echo(render.tokens_table(infos))
 
 
 @tokens_app.command("revoke")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from settlement.cli import render
 from settlement.cli._app import EXIT_REJECTED, DbOption, current_user, db_path, fail, opened_store, stdout_is_tty
@@ -140,11 +139,7 @@ def uploads_list(
     if format is PrintFormat.csv:
         typer.echo(render.records_csv(records, [f.name for f in fields(ingest.UploadSummary)]), nl=False)
         return
-    table = Table("id", "file", "status", "read", "stored", "dup", "rejected", "by", "at (UTC)", "sha256")
-    for u in uploads:
-        table.add_row(str(u.id), u.file_name, u.status, str(u.rows_read), str(u.rows_stored), str(u.rows_duplicate),
-                      str(u.rows_rejected), u.uploaded_by, u.uploaded_at, u.sha256[:12])
-    render.console().print(table)
+    render.console().print(render.uploads_table(uploads))
 
 
 @uploads_app.command(name="retract")

@@ -138,3 +138,22 @@ def caller_groups_table(groups) -> Table:
             table.add_row(g.group_id if i == 0 else "", ("yes" if g.counted else "no") if i == 0 else "",
                           buyer, str(n), money(net))
     return table
+
+
+def uploads_table(uploads) -> Table:
+    """`settle uploads list`: every upload with its status and row counts."""
+    table = Table("id", "file", "status", "read", "stored", "dup", "rejected", "by", "at (UTC)", "sha256")
+    for u in uploads:
+        table.add_row(str(u.id), u.file_name, u.status, str(u.rows_read), str(u.rows_stored), str(u.rows_duplicate),
+                      str(u.rows_rejected), u.uploaded_by, u.uploaded_at, u.sha256[:12])
+    return table
+
+
+def tokens_table(infos) -> str:
+    """`settle tokens list`: fixed-width, one token per line (never the token itself)."""
+    lines = [f"{'token_id':<17} {'role':<9} {'scope_id':<18} {'state':<7} {'created_at':<25} label"]
+    for i in infos:
+        state = "live" if i.live else "revoked"
+        created = i.created_at.isoformat(timespec="seconds")
+        lines.append(f"{i.token_id:<17} {i.role:<9} {i.scope_id or '-':<18} {state:<7} {created:<25} {i.label or ''}")
+    return "\n".join(lines)
