@@ -1,7 +1,7 @@
 """CLI edge for affiliate resolution: `settle affiliates explain ID_A ID_B [--on DATE]` (CONTRACT, P5-P8).
 
 Parses, looks up the equity threshold (a dated policy parameter, P6), calls
-``settlement.affiliates.groups.explain_relation`` and prints its text; holds no rules.
+``settlement.affiliates.explain.explain_relation`` and prints its text; holds no rules.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from settlement.affiliates.groups import explain_relation
+from settlement.affiliates.explain import explain_relation
 from settlement.cli import render
 from settlement.cli._app import DbOption, fail, latest_value, opened_store, policy_params
 from settlement.cli.render import ReportFormat

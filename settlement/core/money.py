@@ -65,22 +65,24 @@ def split_cap(payables: dict[str, Decimal], cap: Decimal) -> dict[str, Decimal]:
     return {k: Decimal(c).scaleb(-2).quantize(CENT) for k, c in floors.items()}
 
 
-def sql_round_money(expr: str) -> str:
-    """DuckDB SQL for ``round_money(expr)`` on an exact DECIMAL expression, typed DECIMAL(18,2).
+def sql_round_money(expr: str, *, precision: int = 18) -> str:
+    """DuckDB SQL for ``round_money(expr)`` on an exact DECIMAL expression, typed DECIMAL(precision,2).
 
     DuckDB's ROUND(DECIMAL, 2) rounds ties away from zero, i.e. exactly Python's ROUND_HALF_UP
-    (tests/test_money.py checks them against each other). Never pass a DOUBLE: cast inputs to DECIMAL first.
+    (tests/core/test_money.py checks them against each other). Never pass a DOUBLE: cast inputs to DECIMAL
+    first. Sums of many amounts (a year's base or volume) need ``precision=38`` (P10.8).
     """
-    return f"CAST(ROUND(({expr}), 2) AS DECIMAL(18,2))"
+    return f"CAST(ROUND(({expr}), 2) AS DECIMAL({int(precision)},2))"
 
 
 def sql_split_cap(payables: str, cap: str) -> str:
     """DuckDB SQL (a query) applying ``split_cap`` set-based to a relation.
 
     ``payables`` is a relation (table/view/subquery text) with columns owner_id, dataset_id,
-    payable DECIMAL(18,2); ``cap`` a SQL expression. The query returns owner_id, dataset_id, payable,
-    capped (DECIMAL(18,2)): the amount after P10.7, equal to payable for owners at or under the cap.
-    Integer cents (HUGEINT) keep it exact.
+    payable (DECIMAL, 2 places); ``cap`` a SQL expression over that relation's columns (a constant, or a
+    column when each owner_id has its own total to reach, e.g. a dataset's payable shared among its owners,
+    P10.1). The query returns owner_id, dataset_id, payable, capped (DECIMAL(38,2)): the amount after the
+    split, equal to payable where the total is at or under the cap. Integer cents (HUGEINT) keep it exact.
     """
     return f"""
 WITH p AS (
@@ -100,7 +102,7 @@ WITH p AS (
 )
 SELECT owner_id, dataset_id, payable,
        -- integer cents -> DECIMAL by exact decimal multiplication (integer '/' would give a DOUBLE)
-       CAST(CAST(floor_c + CASE WHEN total_c > cap_c AND rank_ <= leftover THEN 1 ELSE 0 END AS DECIMAL(18,0))
-            * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2)) AS capped
+       CAST(CAST(floor_c + CASE WHEN total_c > cap_c AND rank_ <= leftover THEN 1 ELSE 0 END AS DECIMAL(36,0))
+            * CAST(0.01 AS DECIMAL(2,2)) AS DECIMAL(38,2)) AS capped
 FROM r
 """

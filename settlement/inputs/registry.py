@@ -97,23 +97,33 @@ def _certification_checks(entity_key: str) -> list[str]:
 
 _DATASETS = _Spec(
     required=("dataset_id", "owner_id", "name", "certified_on", "certified_until"),
-    optional=(),
+    optional=("owner_from",),  # P10.1 (amended): dated ownership, several rows per dataset
     parse_sql=f"""
         SELECT {{rn}} AS rn, dataset_id AS raw_dataset_id, owner_id AS raw_owner_id,
                certified_on AS raw_certified_on, certified_until AS raw_certified_until,
+               owner_from AS raw_owner_from,
                nullif(trim(dataset_id), '') AS dataset_id, nullif(upper(trim(owner_id)), '') AS owner_id,
                nullif(trim(name), '') AS name, {_date_parse('certified_on')} AS certified_on,
-               {_date_parse('certified_until')} AS certified_until
+               {_date_parse('certified_until')} AS certified_until, {_date_parse('owner_from')} AS owner_from
         FROM staging_raw""",
     checks_sql=" UNION ALL ".join([
-        *_certification_checks("dataset_id"), _missing_check("owner_id"),
-        _repeat_check("dataset_id", "owner_id, name, certified_on, certified_until"),
+        *_certification_checks("dataset_id"), _missing_check("owner_id"), _date_check("owner_from"),
+        # P10.1: each row is one registration period starting at its owner_from; two periods of one dataset
+        # with the same start would give a sale two owners.
+        """SELECT p.rn, 'owner_from', p.raw_owner_from, 'dataset ' || p.dataset_id || ' has '
+                 || k.n || ' rows with the same owner_from '
+                 || coalesce(CAST(p.owner_from AS VARCHAR), '(empty: the open start)')
+                 || ' (rows ' || array_to_string(k.rows, ', ') || '; P10.1)'
+           FROM reg_parsed p JOIN (SELECT dataset_id, owner_from, count(*) AS n, list(rn ORDER BY rn)[1:5] AS rows
+                                   FROM reg_parsed WHERE dataset_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1) k
+             ON k.dataset_id = p.dataset_id AND k.owner_from IS NOT DISTINCT FROM p.owner_from
+           WHERE p.owner_from IS NOT NULL OR nullif(trim(p.raw_owner_from), '') IS NULL""",
     ]),
     code_columns=("owner_id",),
     allow_persons=False,
     insert_sql="""INSERT INTO dataset_versions
-        SELECT {load_id}, rn, dataset_id, owner_id, name, certified_on, certified_until FROM reg_parsed
-        QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY rn) = 1""",
+          (load_id, row_number, dataset_id, owner_id, name, certified_on, certified_until, owner_from)
+        SELECT {load_id}, rn, dataset_id, owner_id, name, certified_on, certified_until, owner_from FROM reg_parsed""",
 )
 
 _PLATFORMS = _Spec(

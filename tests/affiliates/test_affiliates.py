@@ -12,13 +12,9 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from settlement.affiliates.groups import (
-    RelationExplanation,
-    build_year_groups,
-    explain_pairs,
-    explain_relation,
-    pct,
-)
+from settlement.affiliates.explain import explain_pairs, explain_relation
+from settlement.affiliates.groups import build_year_groups
+from settlement.affiliates.records import RelationExplanation, pct
 from tests.support.affiliates import (
     THRESHOLD,
     WINDOW,
@@ -248,15 +244,26 @@ def test_two_investors_of_one_company_are_one_group(con) -> None:
     assert year_groups(con, 2024) == {"I1": "I1", "I2": "I1", "Z": "I1"}
 
 
-def test_year_graph_sums_records_of_different_days(con) -> None:
-    # P8: the year graph takes every record active on any in-scope day as one set, so A's 15% stake of
-    # Jan-Mar and its 15% stake of Jul-Dec add up to 30% there; on no single day is A related to B.
+def test_year_graph_never_sums_records_of_different_days(con) -> None:
+    # P8 (amended 2026-11-30): the year graph is the union of the day graphs' edges. A's 15% stake of
+    # Jan-Mar and its 15% stake of Jul-Dec are 15% on every day: no day edge, so no year edge either.
     load_set(con, [(1, "A", "B", "equity", "0.15", D(2024, 1, 1), D(2024, 3, 31), False),
                    (2, "A", "B", "equity", "0.15", D(2024, 7, 1), D(2024, 12, 31), False)])
     build(con)
-    assert year_groups(con, 2024) == {"A": "A", "B": "A"}
+    assert year_groups(con, 2024) == {"A": "A", "B": "B"}
     for on in (D(2024, 2, 1), D(2024, 5, 1), D(2024, 8, 1)):
         assert not related_on(con, "A", "B", on)
+
+
+def test_year_graph_joins_edges_of_different_days(con) -> None:
+    # P8: A-B exists only in March (control), B-C only in September (30% equity): no single day relates A
+    # and C, but the union of the day graphs' edges has the path A-B-C, so they are one caller group.
+    load_set(con, [(1, "A", "B", "control", None, D(2024, 3, 1), D(2024, 3, 31), False),
+                   (2, "B", "C", "equity", "0.3", D(2024, 9, 1), D(2024, 9, 30), False)])
+    build(con)
+    assert year_groups(con, 2024) == {"A": "A", "B": "A", "C": "A"}
+    assert related_on(con, "A", "B", D(2024, 3, 15)) and not related_on(con, "A", "C", D(2024, 3, 15))
+    assert related_on(con, "B", "C", D(2024, 9, 15)) and not related_on(con, "A", "C", D(2024, 9, 15))
 
 
 def test_window_bounds_the_year(con) -> None:
@@ -416,7 +423,7 @@ def test_pass_through_over_a_chain_of_two_links(con) -> None:
         "C holds 10% of D (record 3); A holds 20% of D directly (record 4); "
         "effective holding 20% + 10% = 30% ≥ 25% (P6)."
     )
-    from settlement.affiliates.groups import affiliate_graph
+    from settlement.affiliates.explain import affiliate_graph
 
     g = affiliate_graph(con, on=D(2024, 6, 1), equity_threshold=THRESHOLD)
     assert sorted(tuple(sorted(e)) for e in g.edges) == [("A", "B"), ("A", "D"), ("B", "C")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.support.scenario import D, dataset_row, details, paid, reasons, settle, world
+from tests.support.scenario import Y23, D, dataset_row, details, paid, reasons, settle, world
 from tests.support.world import refund, sale, upload
 
 
@@ -110,7 +110,7 @@ def test_certification_starting_mid_year(tmp_path):
 def test_prior_awards_below_and_above_the_gross(tmp_path):
     con = world(
         tmp_path,
-        datasets=[("D1", "OWN1", None, None), ("D2", "OWN1", None, None)],
+        datasets=[("D1", "OWN1", Y23, None), ("D2", "OWN1", Y23, None)],
         prior=[("D1", 2024, "150.00"), ("D2", 2024, "300.00"), ("D2", 2024, "200.00"), ("D1", 2023, "999.00")],
     )
     upload(con, four_buyers("a", "1000.00", "2024-03-01T10:00:00"))
@@ -125,8 +125,8 @@ def test_prior_awards_below_and_above_the_gross(tmp_path):
 
 
 def test_owner_cap_split_with_leftover_cent(tmp_path):
-    con = world(tmp_path, datasets=[("DA", "OWN1", None, None), ("DB", "OWN1", None, None),
-                                    ("DC", "OWN1", None, None), ("DX", "OWN2", None, None)])
+    con = world(tmp_path, datasets=[("DA", "OWN1", Y23, None), ("DB", "OWN1", Y23, None),
+                                    ("DC", "OWN1", Y23, None), ("DX", "OWN2", Y23, None)])
     upload(con, four_buyers("a", "1250000.00", "2024-03-01T10:00:00", dataset="DA")
            + four_buyers("b", "1250000.00", "2024-03-01T10:00:00", dataset="DB")
            + four_buyers("c", "250000.00", "2024-03-01T10:00:00", dataset="DC")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.support.scenario import D, details, paid, reasons, settle, world
+from tests.support.scenario import Y23, D, details, paid, reasons, settle, world
 from tests.support.world import sale, upload
 
 
@@ -37,8 +37,8 @@ def test_platform_related_to_seller_and_buyer_related_to_seller(tmp_path):
 
 
 def test_uncertified_platform(tmp_path):
-    # PLAT2 is not in the registry; PLAT3 is certified only until 2024-02-29
-    con = world(tmp_path, platforms=[("PLAT", None, None), ("PLAT3", None, date(2024, 2, 29))])
+    # PLAT2 is not in the registry; PLAT3 is certified from 2023-01-01 until 2024-02-29
+    con = world(tmp_path, platforms=[("PLAT", Y23, None), ("PLAT3", Y23, date(2024, 2, 29))])
     upload(con, [sale("u1", "B1", "1000.00", "2024-03-01T10:00:00", platform="PLAT2"),
                  sale("u2", "B2", "1000.00", "2024-03-01T10:00:00", platform="PLAT3"),
                  sale("u3", "B3", "1000.00", "2024-02-29T23:00:00", platform="PLAT3"),
@@ -50,7 +50,7 @@ def test_uncertified_platform(tmp_path):
                                (7, "PLAT3", ""): D("10.00")}
     assert reasons(con, 2024, 7) == {"u1": "PLATFORM_NOT_CERTIFIED", "u2": "PLATFORM_NOT_CERTIFIED"}
     assert details(con, 2024, 7)["u1"] == "platform not in the platform registry (P11.1)"
-    assert details(con, 2024, 7)["u2"] == "platform certified open..2024-02-29, not on the trade date (P11.1)"
+    assert details(con, 2024, 7)["u2"] == "platform certified 2023-01-01..2024-02-29, not on the trade date (P11.1)"
 
 
 def test_window_first_and_last_days_in_local_time(tmp_path):
@@ -88,7 +88,7 @@ def test_trade_at_the_year_boundary(tmp_path):
 
 
 def test_subsidy_rounds_once_and_caps(tmp_path):
-    con = world(tmp_path, platforms=[("PLAT", None, None), ("BIG", None, None)])
+    con = world(tmp_path, platforms=[("PLAT", Y23, None), ("BIG", Y23, None)])
     upload(con, [sale("r1", "B1", "0.50", "2024-03-01T10:00:00"), sale("r2", "B2", "0.50", "2024-03-01T11:00:00"),
                  sale("r3", "B3", "0.25", "2024-03-01T11:00:00"),
                  sale("g1", "B1", "60000000.00", "2024-03-01T10:00:00", platform="BIG"),

@@ -47,8 +47,9 @@ TIMES = ["2023-05-07T23:30:00", "2023-05-08T00:10:00", "2024-03-01T10:00:00", "2
          "2024-10-15T12:00:00", "2024-12-31T16:30:00Z", "2025-02-01T08:00:00", "2025-06-30T10:00:00",
          "2024-05-05T10:00:00", "2024-08-08T10:00:00"]
 AMOUNTS = ["0.05", "100.00", "250.50", "1000.00", "4000000.00"]
-CERT_FROM = [None, date(2024, 7, 1)]
+CERT_FROM = [date(2023, 1, 1), date(2023, 1, 1), date(2024, 7, 1), None]  # None: never certified (P10.1)
 CERT_UNTIL = [None, date(2025, 3, 31)]
+OWNER_FROM = [None, None, date(2024, 7, 1), date(2024, 10, 15), date(2025, 3, 1)]
 DATES = [None, date(2024, 7, 1), date(2024, 9, 30)]
 
 sale_st = st.fixed_dictionaries({
@@ -73,8 +74,9 @@ class Settlement(RuleBasedStateMachine):
         self.live_uploads: list[int] = []
         self.live_sales: dict[str, dict] = {}  # trade_id -> sale (with upload id and refunded so far)
         self.refund_uploads: dict[int, tuple[str, Decimal]] = {}  # live refund upload -> (sale, amount)
-        load_platforms(self.con, [("PF1", None, None), ("PF2", date(2024, 7, 1), None)])
-        load_datasets(self.con, [("D1", "OW1", None, None), ("D2", "OW1", None, None), ("D3", "OW2", None, None)])
+        load_platforms(self.con, [("PF1", date(2023, 1, 1), None), ("PF2", date(2024, 7, 1), None)])
+        load_datasets(self.con, [("D1", "OW1", date(2023, 1, 1), None), ("D2", "OW1", date(2023, 1, 1), None),
+                                 ("D3", "OW2", date(2023, 1, 1), None)])
 
     def teardown(self):
         self.con.close()
@@ -133,8 +135,10 @@ class Settlement(RuleBasedStateMachine):
                 self.live_sales[tid]["refunded"] -= amount
         self.live_sales = {k: v for k, v in self.live_sales.items() if v["upload"] != up}
 
+    # P10.1 (amended): several registration periods per dataset, each from its owner_from (None = open start)
     @rule(rows=st.lists(st.tuples(st.sampled_from(DATASETS), st.sampled_from(OWNERS), st.sampled_from(CERT_FROM),
-                                  st.sampled_from(CERT_UNTIL)), min_size=1, max_size=3, unique_by=lambda r: r[0]))
+                                  st.sampled_from(CERT_UNTIL), st.sampled_from(OWNER_FROM)),
+                        min_size=1, max_size=4, unique_by=lambda r: (r[0], r[4])))
     def reload_datasets(self, rows):
         load_datasets(self.con, rows)
 

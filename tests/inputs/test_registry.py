@@ -65,8 +65,9 @@ def test_dataset_errors_are_row_numbered_and_nothing_is_loaded(con, tmp_path):
         (3, "dataset_id", None, "missing value"),
         (3, "owner_id", "P:someone", "a person id (P:) cannot be an enterprise here (P4)"),
         (4, "certified_until", "2024-04-30", "certified_until is before certified_on"),
-        (5, "dataset_id", "DS4", "dataset_id repeats in this file with different content (rows 5, 6)"),
-        (6, "dataset_id", "DS4", "dataset_id repeats in this file with different content (rows 5, 6)"),
+        # amended P10.1: two rows of one dataset with the same owner_from (here both empty) are an error
+        (5, "owner_from", None, "dataset DS4 has 2 rows with the same owner_from (empty: the open start) (rows 5, 6; P10.1)"),
+        (6, "owner_from", None, "dataset DS4 has 2 rows with the same owner_from (empty: the open start) (rows 5, 6; P10.1)"),
     ]
     assert con.execute("SELECT count(*) FROM dataset_versions").fetchall() == [(0,)]
     assert con.execute("SELECT count(*) FROM registry_loads").fetchall() == [(0,)]

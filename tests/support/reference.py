@@ -53,8 +53,8 @@ def active_in(rec: Rec, first: date, last: date) -> bool:
     )
 
 
-def groups_of(records: list[Rec], threshold: Decimal) -> dict[str, str]:
-    """P6 + P7 on a set of active records: party -> group representative (parties with an edge only)."""
+def edges_of(records: list[Rec], threshold: Decimal) -> list[tuple[str, str]]:
+    """P6 + P7 on a set of active records: the edges of the affiliate graph."""
     direct: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     parties: set[str] = set()
     edges: list[tuple[str, str]] = []
@@ -86,6 +86,11 @@ def groups_of(records: list[Rec], threshold: Decimal) -> dict[str, str]:
         for c, s in eff.items():
             if c != x and s >= threshold:
                 edges.append((x, c))
+    return edges
+
+
+def components_of(edges) -> dict[str, str]:
+    """Union-find: party -> smallest party of its component (parties with an edge only)."""
     parent: dict[str, str] = {}
 
     def find(p: str) -> str:
@@ -100,6 +105,11 @@ def groups_of(records: list[Rec], threshold: Decimal) -> dict[str, str]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return {p: find(p) for p in list(parent)}
+
+
+def groups_of(records: list[Rec], threshold: Decimal) -> dict[str, str]:
+    """P7 groups of one set of active records (a day graph)."""
+    return components_of(edges_of(records, threshold))
 
 
 class Relations:
@@ -118,7 +128,11 @@ class Relations:
         return x in g and y in g and g[x] == g[y]
 
     def year_groups(self, first: date, last: date) -> dict[str, str]:
-        return groups_of([r for r in self.records if active_in(r, first, last)], self.threshold)
+        """P8 (amended): the union of the day graphs' edges over every in-scope day, then components."""
+        edges: set[tuple[str, str]] = set()
+        for d in days(first, last):
+            edges.update(edges_of([r for r in self.records if active_on(r, d)], self.threshold))
+        return components_of(sorted(edges))
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,20 @@ class Expected:
     reasons7: dict[tuple[str, str, int], str]
 
 
+def split_cents(total: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
+    """``total`` shared in proportion to ``weights``: floors to the cent, leftover cents one each to the
+    largest remainders, ties by key in code-point order (P10.1 owner shares, P10.7 cap shares)."""
+    tot_c, w_c = int(total * 100), {k: int(v * 100) for k, v in weights.items()}
+    whole = sum(w_c.values())
+    if whole == 0:
+        return {k: Decimal("0.00") for k in weights}
+    fl = {k: (tot_c * c) // whole for k, c in w_c.items()}
+    rem = {k: (tot_c * c) % whole for k, c in w_c.items()}
+    for k in sorted(w_c, key=lambda k: (-rem[k], k))[:tot_c - sum(fl.values())]:
+        fl[k] += 1
+    return {k: (Decimal(c) / 100).quantize(CENT) for k, c in fl.items()}
+
+
 def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.10"), threshold=3,
               c6_cap=Decimal("1000000.00"), c7_rate=Decimal("0.01"), c7_cap=Decimal("1000000.00"),
               equity_threshold=Decimal("0.25")) -> Expected:
@@ -135,8 +163,21 @@ def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.1
         "SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, local_date, amount, kind, ref_trade_id, "
         "upload_id, retracted FROM trades"
     ).fetchall()
-    datasets = {r[0]: r[1:] for r in con.execute(
-        "SELECT dataset_id, owner_id, certified_on, certified_until FROM datasets").fetchall()}
+    # P10.1 (amended): registration periods per dataset, each from its owner_from (None = open start)
+    periods: dict[str, list[tuple]] = defaultdict(list)
+    for ds, owner_from, owner, c_on, c_until in con.execute(
+            "SELECT dataset_id, owner_from, owner_id, certified_on, certified_until FROM datasets").fetchall():
+        periods[ds].append((owner_from, owner, c_on, c_until))
+    for rows in periods.values():
+        rows.sort(key=lambda r: (r[0] is not None, r[0]))
+
+    def period_on(ds: str, d: date):
+        found = None
+        for row in periods.get(ds, []):
+            if row[0] is None or row[0] <= d:
+                found = row
+        return found  # None: no owner on that date (NOT_CERTIFIED)
+
     platforms = {r[0]: r[1:] for r in con.execute(
         "SELECT platform_id, certified_on, certified_until FROM platforms").fetchall()}
     prior: dict[str, Decimal] = defaultdict(Decimal)
@@ -144,8 +185,8 @@ def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.1
         prior[ds] += amt
     rel = Relations(read_records(con), equity_threshold)
 
-    def certified(reg, d):
-        return reg is not None and (reg[-2] is None or reg[-2] <= d) and (reg[-1] is None or d <= reg[-1])
+    def certified(reg, d):  # P10.1 / P11.1 amended: empty certified_on = never certified
+        return reg is not None and reg[-2] is not None and reg[-2] <= d and (reg[-1] is None or d <= reg[-1])
 
     refunded: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for t in trades:
@@ -155,7 +196,7 @@ def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.1
     ygroups = rel.year_groups(first, last) if first <= last else {}
     r6: dict = {}
     r7: dict = {}
-    eligible6: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    eligible6: dict[tuple[str, str], list] = defaultdict(list)  # (dataset, owner on the sale date) -> sales
     volume: dict[str, Decimal] = defaultdict(Decimal)
     for (tid, pf, ds, seller, buyer, d, amount, kind, _ref, up, retracted) in trades:
         if kind != "sale" or d.year != year:
@@ -163,8 +204,8 @@ def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.1
         key = (pf, tid, up)
         net = amount - (Decimal(0) if retracted else refunded[(pf, tid)])
         in_scope = window[0] <= d <= window[1]
-        reg = datasets.get(ds)
-        owner = reg[0] if reg else None
+        reg = period_on(ds, d)
+        owner = reg[1] if reg else None
         # P10.2 / P12 order
         if retracted:
             r6[key] = r7[key] = "RETRACTED"
@@ -179,7 +220,7 @@ def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.1
         elif net <= 0:
             r6[key] = "FULLY_REFUNDED"
         else:
-            eligible6[ds].append((buyer, net, key))
+            eligible6[(ds, owner)].append((buyer, net, key))
         if not certified(platforms.get(pf), d):
             r7[key] = "PLATFORM_NOT_CERTIFIED"
         elif rel.related(buyer, seller, d) or rel.related(pf, buyer, d) or rel.related(pf, seller, d):
@@ -189,32 +230,28 @@ def reference(con, year: int, *, window: tuple[date, date], c6_rate=Decimal("0.1
         else:
             volume[pf] += net
     targets: dict[tuple[int, str, str], Decimal] = {}
-    payable: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for ds in set(eligible6) | set(prior):
-        sales = eligible6.get(ds, [])
+    gross: dict[str, dict[str, Decimal]] = defaultdict(dict)  # dataset -> owner -> gross
+    for (ds, owner), sales in eligible6.items():
         by_group: dict[str, Decimal] = defaultdict(Decimal)
         for buyer, net, _k in sales:
             by_group[ygroups.get(buyer, "own:" + buyer)] += net
         callers = sum(1 for s in by_group.values() if s > 0)  # P10.3
         base = sum((net for _b, net, _k in sales), Decimal(0))
-        qualifies = callers > threshold  # P10.4
-        if not qualifies:
+        if callers > threshold:  # P10.4
+            gross[ds][owner] = r2(c6_rate * base)  # P10.5
+        else:
             for _b, _n, k in sales:
                 r6[k] = "BELOW_CALLER_THRESHOLD"
-        gross = r2(c6_rate * base) if qualifies else Decimal("0.00")
-        owner = datasets[ds][0] if ds in datasets else None
-        if owner is not None:
-            payable[owner][ds] = max(Decimal("0.00"), gross - prior.get(ds, Decimal(0)))  # P10.6
-    for owner, per in payable.items():  # P10.7, cents by hand
-        total = sum(per.values())
-        if total > c6_cap:
-            cap_c, tot_c = int(c6_cap * 100), int(total * 100)
-            fl = {k: (cap_c * int(v * 100)) // tot_c for k, v in per.items()}
-            rem = {k: (cap_c * int(v * 100)) % tot_c for k, v in per.items()}
-            left = cap_c - sum(fl.values())
-            for k in sorted(per, key=lambda k: (-rem[k], k))[:left]:
-                fl[k] += 1
-            per = {k: Decimal(c) / 100 for k, c in fl.items()}
+    payable: dict[str, dict[str, Decimal]] = defaultdict(dict)  # owner -> dataset -> payable
+    for ds, per_owner in gross.items():  # P10.1 + P10.6: dataset payable shared among owners by gross
+        total = sum(per_owner.values(), Decimal(0))
+        dataset_payable = max(Decimal("0.00"), total - prior.get(ds, Decimal(0)))
+        shares = per_owner if dataset_payable == total else split_cents(dataset_payable, per_owner)
+        for owner, amt in shares.items():
+            payable[owner][ds] = amt
+    for owner, per in payable.items():  # P10.7
+        if sum(per.values()) > c6_cap:
+            per = split_cents(c6_cap, per)
         for ds, amt in per.items():
             if amt != 0:
                 targets[(6, owner, ds)] = amt.quantize(CENT)

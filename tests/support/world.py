@@ -32,12 +32,14 @@ def _next_load(con, kind: str) -> int:
     return load_id
 
 
-def load_datasets(con, rows: list[tuple[str, str, date | None, date | None]]) -> int:
-    """rows: (dataset_id, owner_id, certified_on, certified_until); replaces the entries it names."""
+def load_datasets(con, rows: list[tuple]) -> int:
+    """rows: (dataset_id, owner_id, certified_on, certified_until[, owner_from]); replaces every row of each
+    dataset it names (P10.1: several rows of one dataset are its registration periods)."""
     load_id = _next_load(con, "datasets")
     con.executemany(
-        "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [[load_id, i + 2, d, o, d, f, u] for i, (d, o, f, u) in enumerate(rows)],
+        "INSERT INTO dataset_versions (load_id, row_number, dataset_id, owner_id, name, certified_on, "
+        "certified_until, owner_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [[load_id, i + 2, r[0], r[1], r[0], r[2], r[3], r[4] if len(r) > 4 else None] for i, r in enumerate(rows)],
     )
     return load_id
 

@@ -1,0 +1,110 @@
+"""Clause 6, the dataset reward (P10.2–P10.7), per (dataset, owner) of one year.
+
+``stage_callers`` writes TEMP ``_s_callers`` (eligible sales per dataset, owner, year-graph caller group and
+buyer, P10.3); ``dataset_results`` writes TEMP ``_s_datasets`` and returns its rows: callers, the "> 3" test
+(P10.4), base and gross (P10.5), the dataset's payable after prior awards shared among its owners in
+proportion to gross (P10.1, P10.6), and the owner's cap share (P10.7). Amounts are DECIMAL(38,2) until the
+target (P10.8). Imports ``settlement.core`` only.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from settlement.clauses.year_params import YearParams, lit
+from settlement.core.money import sql_round_money, sql_split_cap
+
+
+def stage_callers(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
+    """_s_callers (P10.3): callers by year-graph affiliate group (P8); a buyer absent from affiliate_groups
+    is its own group. Counted per (dataset, owner): a buyer is a caller of the owner it bought from (P10.1)."""
+    y = yp.year
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _s_callers AS
+WITH b AS (
+    SELECT s.dataset_id, s.owner_id, coalesce(CAST(ag.group_id AS VARCHAR), 'own:' || s.buyer_id) AS group_id,
+           s.buyer_id, count(*) AS eligible_sales, sum(s.net)::DECIMAL(38,2) AS net_amount
+    FROM _s_status s
+    LEFT JOIN affiliate_groups ag ON ag.year = {y} AND ag.party_id = s.buyer_id
+    WHERE s.c6_reason IS NULL
+    GROUP BY ALL
+)
+SELECT {y} AS year, *,
+       sum(net_amount) OVER (PARTITION BY dataset_id, owner_id, group_id) > 0 AS group_counted
+FROM b
+""")
+
+
+def _per_owner_sql(yp: YearParams) -> str:
+    """Per (dataset, owner): eligible sales, callers, qualifies (P10.4), base and gross (P10.5). Datasets
+    with prior awards but no eligible sale get a row for the owner of the year's last registration period."""
+    y, thr, rate = yp.year, lit(yp.c6_threshold), lit(yp.c6_rate)
+    gross = sql_round_money(f"{rate} * d.base", precision=38)
+    return f"""
+WITH per AS (
+    SELECT dataset_id, owner_id, sum(eligible_sales) AS eligible_sales, sum(net_amount)::DECIMAL(38,2) AS base,
+           count(DISTINCT group_id) FILTER (WHERE group_counted) AS caller_groups
+    FROM _s_callers GROUP BY dataset_id, owner_id
+), prior AS (  -- P10.6 supplementary rule 2: awards already paid for the same dataset and year
+    SELECT dataset_id, sum(amount)::DECIMAL(38,2) AS prior_awards FROM prior_awards WHERE year = {y}
+    GROUP BY dataset_id
+), prior_only AS (
+    SELECT p.dataset_id, ds.owner_id FROM prior p
+    LEFT JOIN (SELECT dataset_id, owner_id FROM datasets
+               WHERE coalesce(owner_from, DATE '0001-01-01') <= DATE '{y}-12-31'
+               QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY owner_from DESC NULLS LAST) = 1) ds
+      USING (dataset_id)
+    WHERE p.dataset_id NOT IN (SELECT dataset_id FROM per)
+), keys AS (SELECT dataset_id, owner_id FROM per UNION ALL SELECT dataset_id, owner_id FROM prior_only),
+d AS (
+    SELECT k.dataset_id, k.owner_id, coalesce(per.eligible_sales, 0)::BIGINT AS eligible_sales,
+           coalesce(per.caller_groups, 0)::BIGINT AS caller_groups,
+           {thr}::INTEGER AS caller_threshold,
+           coalesce(coalesce(per.caller_groups, 0) > {thr}, false) AS qualifies,          -- P10.4 "> 3"
+           coalesce(per.base, 0)::DECIMAL(38,2) AS base,
+           {rate}::DECIMAL(9,6) AS rate,
+           coalesce(prior.prior_awards, 0)::DECIMAL(38,2) AS prior_awards
+    FROM keys k LEFT JOIN per ON per.dataset_id = k.dataset_id AND per.owner_id IS NOT DISTINCT FROM k.owner_id
+    LEFT JOIN prior ON prior.dataset_id = k.dataset_id
+)
+SELECT d.*, CASE WHEN d.qualifies THEN {gross} ELSE 0 END::DECIMAL(38,2) AS gross                 -- P10.5, P1
+FROM d
+"""
+
+
+def dataset_results(con: duckdb.DuckDBPyConnection, yp: YearParams) -> pl.DataFrame:
+    """_s_datasets: P10.3–P10.7 per (dataset, owner); returns its rows (run_dataset_results without run_id)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _s_datasets0 AS {_per_owner_sql(yp)}")
+    cap = lit(yp.c6_cap) if yp.c6_cap is not None else "0"
+    # P10.1 + P10.6: the dataset's payable = max(0, Σ gross − Σ prior awards), shared among its owners in
+    # proportion to gross (cents by largest remainder, ties by owner_id): the cap split with a per-dataset
+    # "cap", the owner in the role of the dataset. With one owner this is max(0, gross − prior awards).
+    share = sql_split_cap(
+        "SELECT dataset_id AS owner_id, owner_id AS dataset_id, gross AS payable, dataset_payable "
+        "FROM _s_datasets1 WHERE owner_id IS NOT NULL", "dataset_payable")
+    con.execute("""
+CREATE OR REPLACE TEMP TABLE _s_datasets1 AS
+SELECT *, greatest(sum(gross) OVER (PARTITION BY dataset_id) - prior_awards, 0)::DECIMAL(38,2) AS dataset_payable
+FROM _s_datasets0""")
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _s_datasets AS
+WITH p AS (
+    SELECT d.*, coalesce(sh.capped, 0)::DECIMAL(38,2) AS payable                                  -- P10.6
+    FROM _s_datasets1 d
+    LEFT JOIN ({share}) sh ON sh.owner_id = d.dataset_id AND sh.dataset_id = d.owner_id
+), split AS ({sql_split_cap("SELECT owner_id, dataset_id, payable FROM p WHERE owner_id IS NOT NULL", cap)})
+SELECT p.*,                                                                                      -- P10.7
+       coalesce(sum(p.payable) OVER (PARTITION BY p.owner_id), 0)::DECIMAL(38,2) AS owner_payable_total,
+       {cap}::DECIMAL(18,2) AS owner_cap,
+       coalesce(sum(p.payable) OVER (PARTITION BY p.owner_id) > {cap}, false) AS capped,
+       coalesce(split.capped, 0)::DECIMAL(18,2) AS target
+FROM p LEFT JOIN split USING (owner_id, dataset_id)
+""")
+    con.execute("DROP TABLE _s_datasets0; DROP TABLE _s_datasets1")
+    return con.sql(
+        f"""SELECT {yp.year} AS year, dataset_id, owner_id, eligible_sales, caller_groups, caller_threshold,
+                   qualifies, base, rate, gross, prior_awards, payable, owner_payable_total, owner_cap, capped,
+                   target, dataset_payable
+            FROM _s_datasets ORDER BY dataset_id, owner_id"""
+    ).pl()
