@@ -18,7 +18,7 @@ from stdnum.cn import uscc
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_trades"
 REGISTRIES = {
     "platforms": ("platforms.csv", ["platform_id", "name", "certified_on", "certified_until"]),
-    "datasets": ("datasets.csv", ["dataset_id", "owner_id", "name", "certified_on", "certified_until"]),
+    "datasets": ("datasets.csv", ["dataset_id", "owner_id", "name", "certified_on", "certified_until", "owner_from"]),
     "affiliations": ("affiliations.csv", ["a_id", "b_id", "relation", "share", "valid_from", "valid_to", "exempt"]),
     "prior_awards": ("prior_awards.csv", ["dataset_id", "year", "amount", "source"]),
 }
@@ -84,14 +84,14 @@ def test_every_credit_code_is_valid_per_stdnum():
     codes |= {r["owner_id"] for r in read_rows("datasets.csv")}
     for r in read_rows("affiliations.csv"):
         codes |= {x for x in (r["a_id"], r["b_id"]) if not x.startswith("P:")}
-    assert len(codes) == 3 + 12 + 33 + 2  # platforms, owners, buyers, M and H
+    assert len(codes) == 3 + 13 + 33 + 2  # platforms, owners (O13 from 2024-06-01), buyers, M and H
     assert sorted(c for c in codes if not uscc.is_valid(c)) == []
 
 
 def test_realistic_size_three_platforms_a_dozen_owners_30_plus_buyers():
     trades = all_trades()
     assert len({t["platform_id"] for t in trades}) == 3
-    assert len({r["owner_id"] for r in read_rows("datasets.csv")}) == 12
+    assert len({r["owner_id"] for r in read_rows("datasets.csv")}) == 13
     assert len({t["buyer_id"] for t in trades}) >= 30
 
 
@@ -152,9 +152,9 @@ def test_expected_payouts_file_follows_the_payouts_csv_contract():
         assert (dataset == "") == (clause == "7")
         assert amount == f"{Decimal(amount):.2f}" and Decimal(amount) > 0
     total_2024_clause6 = sum(Decimal(r[4]) for r in body if r[0] == "2024" and r[1] == "6")
-    # README: 24,000 + 1,000,000 (capped O4) + 10,500 + 6,000 + 10,000 + 4,000 + 9,500
+    # README: 24,000 + 1,000,000 (capped O4) + 10,500 + 6,000 + 10,000 (O7) + 2,000 (O13) + 4,000 + 9,500
     assert total_2024_clause6 == Decimal("24000") + Decimal("1000000") + Decimal("10500") + Decimal("6000") + \
-        Decimal("10000") + Decimal("4000") + Decimal("9500")
+        Decimal("10000") + Decimal("2000") + Decimal("4000") + Decimal("9500")
 
 
 def test_everything_loads_with_zero_rejected_rows(tmp_path):

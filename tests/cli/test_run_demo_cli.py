@@ -36,7 +36,7 @@ def test_cli_run_explain_and_demo(tmp_path):
     db = tmp_path / "cli.duckdb"
     out = runner.invoke(app, ["demo", "--db", str(db), "--sample", str(SAMPLE)])
     assert out.exit_code == 0, out.output
-    assert "grand total" in out.output and "1,259,790.00" in out.output
+    assert "grand total" in out.output and "1,261,990.00" in out.output
     out = runner.invoke(app, ["run", "--year", "2024", "--db", str(db)])
     assert out.exit_code == 0, out.output
     assert "appended nothing" in out.output
@@ -45,6 +45,6 @@ def test_cli_run_explain_and_demo(tmp_path):
     assert "qualifies" in out.output and "6,000.00" in out.output and "RELATED_PARTY" in out.output
     out = runner.invoke(app, ["explain", "platform", "913301108573022438", "--year", "2024", "--db", str(db)])
     assert out.exit_code == 0, out.output
-    assert "127,600.00" in out.output
+    assert "127,800.00" in out.output
     out = runner.invoke(app, ["explain", "dataset", "XS-LOGISTICS", "--year", "2019", "--db", str(db)])
     assert out.exit_code == 1 and "no settlement run for 2019" in out.output
