@@ -10,11 +10,13 @@ Must not import the CLI or the API (they import this).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 import duckdb
 
 from settlement.core.errors import UserError
+from settlement.affiliates.explain import explain_year_merge
 from settlement.core.params import PolicyParams, load_params
 
 
@@ -24,6 +26,18 @@ class CallerGroup:
     counted: bool  # its eligible net sum is > 0 (P10.3)
     net_amount: Decimal
     buyers: tuple[tuple[str, int, Decimal], ...]  # (buyer_id, eligible sales, net amount)
+    # for a group of several buyers: why each further buyer is in the first one's group, edge by edge with
+    # the day each edge existed (P8 year graph = union of the day graphs' edges)
+    merge_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OwnerPeriod:
+    """One registration period of a dataset (P10.1): its owner from owner_from to owner_until."""
+
+    owner_id: str
+    owner_from: date | None  # None: the open start
+    owner_until: date | None  # None: open-ended
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,9 @@ class DatasetExplanation:
     excluded_by_reason: dict[str, int]
     excluded: tuple[ExcludedTrade, ...]  # the first ``limit`` exclusions, by reason then trade
     excluded_total: int
+    # every registration period of the dataset that overlaps the year, and the owners with results in it
+    periods: tuple[OwnerPeriod, ...] = ()
+    owners_in_year: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,37 +145,66 @@ def _balance(con, year: int, clause: int, beneficiary_id: str | None, dataset_id
     return Decimal(value).quantize(Decimal("0.01"))
 
 
-def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,
-                    params: PolicyParams | None = None) -> DatasetExplanation:
-    """Clause 6 for one dataset and year, as the latest run saw it. Raises UserError (unknown dataset),
-    NoRun. ``params`` (default: the packaged file) give the caller threshold of a dataset without eligible
-    sales, which the run stored no row for."""
-    _require_known(con, "dataset", dataset_id)
-    run_id = latest_run(con, year)
-    rel = con.sql("SELECT * FROM run_dataset_results WHERE run_id = ? AND dataset_id = ?", params=[run_id, dataset_id])
-    rows = rel.fetchall()
-    by_reason, excluded, excluded_total = _exclusions(con, run_id, 6, "dataset_id", dataset_id, limit)
-    if rows:
-        r = dict(zip(rel.columns, rows[0]))
-    else:  # no eligible sale and no prior award: everything it sold is excluded (or it sold nothing)
-        owner = con.execute("SELECT owner_id FROM datasets WHERE dataset_id = ?", [dataset_id]).fetchall()
-        zero = Decimal("0.00")
-        threshold = caller_threshold(params if params is not None else load_params(), year)
-        r = dict(owner_id=owner[0][0] if owner else None, eligible_sales=0, caller_groups=0, caller_threshold=threshold,
-                 qualifies=False, base=zero, rate=None, gross=zero, prior_awards=zero, payable=zero,
-                 owner_payable_total=zero, owner_cap=None, capped=False, target=zero)
+MERGE_PATHS_MAX = 20  # groups of several buyers explained per dataset (each costs a small graph search)
+
+
+def _periods(con, dataset_id: str, year: int) -> tuple[OwnerPeriod, ...]:
+    rows = con.execute(
+        "SELECT owner_id, owner_from, owner_until FROM datasets WHERE dataset_id = $d "
+        "AND coalesce(owner_from, DATE '0001-01-01') <= make_date($y, 12, 31) "
+        "AND coalesce(owner_until, DATE '9999-12-31') >= make_date($y, 1, 1) ORDER BY owner_from NULLS FIRST",
+        dict(d=dataset_id, y=year)).fetchall()
+    return tuple(OwnerPeriod(*r) for r in rows)
+
+
+def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year: int,
+                   params: PolicyParams) -> tuple[CallerGroup, ...]:
     buyers = con.execute(
         "SELECT group_id, group_counted, buyer_id, eligible_sales, net_amount FROM run_caller_buyers "
-        "WHERE run_id = ? AND dataset_id = ? ORDER BY group_id, buyer_id", [run_id, dataset_id]).fetchall()
+        "WHERE run_id = ? AND dataset_id = ? AND owner_id IS NOT DISTINCT FROM ? ORDER BY group_id, buyer_id",
+        [run_id, dataset_id, owner_id]).fetchall()
     groups: dict[str, list] = {}
     counted: dict[str, bool] = {}
     for group_id, group_counted, buyer_id, n, net in buyers:
         groups.setdefault(group_id, []).append((buyer_id, int(n), net))
         counted[group_id] = bool(group_counted)
-    caller_groups = tuple(
-        CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members))
-        for g, members in groups.items()
-    )
+    days = params.in_scope_days(year)
+    out = []
+    for i, (g, members) in enumerate(groups.items()):
+        paths: tuple[str, ...] = ()
+        if len(members) > 1 and days is not None and i < MERGE_PATHS_MAX:
+            window = params.window_for_year(year)
+            threshold = params.value("affiliates.equity_threshold", days[0])
+            paths = tuple(explain_year_merge(con, members[0][0], m[0], year=year, equity_threshold=threshold,
+                                             window_start=window[0], window_end=window[1]) for m in members[1:])
+        out.append(CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members), paths))
+    return tuple(out)
+
+
+def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,
+                    params: PolicyParams | None = None, owner_id: str | None = None) -> DatasetExplanation:
+    """Clause 6 for one dataset, owner and year, as the latest run saw it (P10.1: results are per dataset and
+    owner; ``owner_id`` None = the first owner with results that year in code-point order, else the owner of
+    the year's last period). Raises UserError (unknown dataset), NoRun. ``params`` (default: the packaged
+    file) give the caller threshold of a dataset without eligible sales and the merge paths' parameters."""
+    _require_known(con, "dataset", dataset_id)
+    params = params if params is not None else load_params()
+    run_id = latest_run(con, year)
+    rel = con.sql("SELECT * FROM run_dataset_results WHERE run_id = ? AND dataset_id = ? ORDER BY owner_id",
+                  params=[run_id, dataset_id])
+    rows = [dict(zip(rel.columns, row)) for row in rel.fetchall()]
+    owners = tuple(r["owner_id"] for r in rows if r["owner_id"] is not None)
+    periods = _periods(con, dataset_id, year)
+    chosen = [r for r in rows if owner_id is None or r["owner_id"] == owner_id]
+    by_reason, excluded, excluded_total = _exclusions(con, run_id, 6, "dataset_id", dataset_id, limit)
+    if chosen:
+        r = chosen[0]
+    else:  # no eligible sale and no prior award for this owner: everything it sold is excluded (or nothing)
+        fallback = owner_id or (periods[-1].owner_id if periods else None)
+        zero = Decimal("0.00")
+        r = dict(owner_id=fallback, eligible_sales=0, caller_groups=0, caller_threshold=caller_threshold(params, year),
+                 qualifies=False, base=zero, rate=None, gross=zero, prior_awards=zero, payable=zero,
+                 owner_payable_total=zero, owner_cap=None, capped=False, target=zero)
     threshold = r["caller_threshold"]
     missing = 0 if threshold is None else max(0, int(threshold) + 1 - int(r["caller_groups"]))
     return DatasetExplanation(
@@ -168,7 +214,9 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
         rate=r["rate"], gross=r["gross"], prior_awards=r["prior_awards"], payable=r["payable"],
         owner_payable_total=r["owner_payable_total"], owner_cap=r["owner_cap"], capped=bool(r["capped"]),
         target=r["target"], ledger_balance=_balance(con, year, 6, r["owner_id"], dataset_id),
-        groups=caller_groups, excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
+        groups=_caller_groups(con, run_id, dataset_id, r["owner_id"], year, params),
+        excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
+        periods=periods, owners_in_year=owners,
     )
 
 

@@ -20,7 +20,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from settlement.affiliates.engine import components, p7_edges, share_units
-from settlement.affiliates.groups import _day, _encode
+from settlement.affiliates.groups import EPOCH, _day, _encode
 from settlement.affiliates.records import (
     RelationExplanation,
     _all_records,
@@ -385,3 +385,41 @@ def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity
     return pairs.with_columns(pl.col("on_date").cast(pl.Date)).join(
         lookup, on=["a_id", "b_id", "on_date"], how="left", maintain_order="left"
     )
+
+
+def explain_year_merge(
+    con: duckdb.DuckDBPyConnection, a: str, b: str, *, year: int, equity_threshold: Decimal,
+    window_start: dt.date, window_end: dt.date,
+) -> str:
+    """Why ``a`` and ``b`` are one caller group of ``year`` (P8: the union of the day graphs' edges): a shortest
+    path over that union, each edge explained from records on a day it existed (its first such day)."""
+    from settlement.affiliates.groups import _active_records  # the records the year build reads
+
+    threshold = Decimal(equity_threshold)
+    first, last = max(dt.date(year, 1, 1), window_start), min(dt.date(year, 12, 31), window_end)
+    records = _active_records(con, first, last) if first <= last else pl.DataFrame()
+    if a == b or records.height == 0:
+        return f"{a} and {b} are not one caller group of {year} (P8)."
+    enc = _encode(records)
+    edges = p7_edges(enc.eq, enc.ne, _day(first), _day(last), share_units(threshold))
+    parties = enc.parties.to_list()
+    node = {p: i for i, p in enumerate(parties)}
+    if a not in node or b not in node:
+        return f"{a} and {b} are not one caller group of {year} (P8)."
+    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+    n = len(parties)
+    graph = coo_matrix((np.ones(2 * len(u), dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
+                       shape=(n, n)).tocsr()
+    path = _shortest_path(graph.indptr, graph.indices, node[a], node[b])
+    if path is None:
+        return f"{a} and {b} are not one caller group of {year} (P8)."
+    first_day = {(int(x), int(y)): int(s) for x, y, s in
+                 edges.group_by("u", "v").agg(pl.col("s").min()).select("u", "v", "s").iter_rows()}
+    phrases = []
+    for x, y in zip(path, path[1:]):
+        day = EPOCH + dt.timedelta(days=first_day[(min(x, y), max(x, y))])
+        ctx = _DateContext(con, day, threshold)
+        edge_text, _ = ctx._view_for({parties[x], parties[y]}).edge_phrases(parties[x], parties[y])
+        phrases.append(f"on {day}: " + "; ".join(edge_text))
+    return (f"{a} and {b} are one caller group of {year} (P8: the union of the day graphs' edges): "
+            + "; ".join(phrases) + ".")

@@ -52,20 +52,33 @@ def run_cmd(year: YearOption = None, db: DbOption = None) -> None:
 def explain_dataset_cmd(
     dataset_id: Annotated[str, typer.Argument(help="dataset id")],
     year: Annotated[int, typer.Option("--year", help="Settlement year")],
+    owner: Annotated[str | None, typer.Option("--owner", help="only this owner's result (P10.1 dated ownership)")] = None,
     limit: Annotated[int, typer.Option("--limit", help="excluded trades to list")] = 50,
     db: DbOption = None,
 ) -> None:
-    """Clause 6 for one dataset: caller groups, base, gross, prior awards, payable, cap share, exclusions."""
+    """Clause 6 for one dataset, per owner of the year: callers, base, gross, prior awards, payable, cap share."""
     from settlement.explain import NoRun, explain_dataset
 
     params = policy_params()
     with opened_store(db, read_only=False) as con:
         try:
-            x = explain_dataset(con, dataset_id.strip(), year, limit=limit, params=params)
+            first = explain_dataset(con, dataset_id.strip(), year, limit=limit, params=params,
+                                    owner_id=normalise_code(owner) if owner else None)
+            others = [] if owner else [explain_dataset(con, dataset_id.strip(), year, limit=limit, params=params,
+                                                       owner_id=o) for o in first.owners_in_year[1:]]
         except NoRun as exc:
             fail(str(exc))
-    money = render.money
     console = render.console()
+    for period in first.periods:
+        console.print(f"registration period: owner {period.owner_id} from {period.owner_from or 'the open start'} "
+                      f"to {period.owner_until or 'open'} (P10.1)")
+    for x in [first, *others]:
+        _print_dataset_explanation(console, x)
+    console.print(render.excluded_table("clause 6", first.excluded_by_reason, first.excluded, first.excluded_total))
+
+
+def _print_dataset_explanation(console, x) -> None:
+    money = render.money
     thr = "-" if x.caller_threshold is None else str(x.caller_threshold)
     console.print(f"[bold]dataset {x.dataset_id}[/bold], year {x.year} (run {x.run_id}), owner {x.owner_id or '(not in registry)'}")
     console.print(
@@ -76,13 +89,15 @@ def explain_dataset_cmd(
         ("base = Σ net of eligible sales (P10.5)", money(x.base)),
         (f"gross = round({'-' if x.rate is None else f'{x.rate.normalize():%}'} × base) (P10.5)", money(x.gross)),
         ("prior awards (P10.6)", money(x.prior_awards)),
-        ("payable = max(0, gross − prior) (P10.6)", money(x.payable)),
+        ("payable = this owner's share of max(0, Σ gross − prior) (P10.1, P10.6)", money(x.payable)),
         (f"owner's payable this year / cap {money(x.owner_cap)} (P10.7)", money(x.owner_payable_total)),
         ("cap share (P10.7)" if x.capped else "target (no cap applied)", money(x.target)),
         ("paid in the ledger so far", money(x.ledger_balance)),
     ))
     console.print(render.caller_groups_table(x.groups))
-    console.print(render.excluded_table("clause 6", x.excluded_by_reason, x.excluded, x.excluded_total))
+    for g in x.groups:
+        for path in g.merge_paths:
+            console.print(f"  {path}")
 
 
 @explain_app.command("platform")

@@ -194,3 +194,36 @@ def test_person_ids_are_case_sensitive(tmp_path):
     assert paid(con, 2024) == {(7, "PLAT", ""): D("40.00")}
 
 
+
+
+# --- explanations name the owner of each period and the day of each merging edge -------------------------
+
+def test_explain_names_the_owner_of_each_period(tmp_path):
+    from settlement.explain import OwnerPeriod, explain_dataset
+
+    con = world(tmp_path, datasets=[("D1", "OWN1", Y23, None, None), ("D1", "OWN2", Y23, None, date(2024, 7, 1))])
+    upload(con, four("m", "1000.00", "2024-03-01T10:00:00"))
+    upload(con, four("s", "2000.00", "2024-09-01T10:00:00"))
+    settle(con, 2024)
+    x = explain_dataset(con, "D1", 2024)
+    assert x.periods == (OwnerPeriod("OWN1", None, date(2024, 6, 30)), OwnerPeriod("OWN2", date(2024, 7, 1), None))
+    assert x.owners_in_year == ("OWN1", "OWN2")
+    assert (x.owner_id, x.base, x.gross, x.target) == ("OWN1", D("4000.00"), D("400.00"), D("400.00"))
+    y = explain_dataset(con, "D1", 2024, owner_id="OWN2")
+    assert (y.owner_id, y.caller_groups, y.base, y.target) == ("OWN2", 4, D("8000.00"), D("800.00"))
+
+
+def test_merged_callers_show_the_day_of_each_edge(tmp_path):
+    from settlement.explain import explain_dataset
+
+    con = world(tmp_path, affiliations=[("B1", "B2", "control", None, date(2024, 1, 1), date(2024, 1, 31)),
+                                        ("B2", "B3", "control", None, date(2024, 12, 1), date(2024, 12, 31))])
+    upload(con, four("s", "1000.00", "2024-03-01T10:00:00", buyers=("B1", "B3", "B4", "B5", "B6")))
+    settle(con, 2024)
+    x = explain_dataset(con, "D1", 2024)
+    merged = [g for g in x.groups if len(g.buyers) > 1]
+    assert [(g.group_id, [b[0] for b in g.buyers]) for g in merged] == [("B1", ["B1", "B3"])]
+    assert merged[0].merge_paths == (
+        "B1 and B3 are one caller group of 2024 (P8: the union of the day graphs' edges): "
+        "on 2024-01-01: B1 controls B2 (record 1, valid 2024-01-01 to 2024-01-31); "
+        "on 2024-12-01: B2 controls B3 (record 2, valid 2024-12-01 to 2024-12-31).",)
