@@ -1,4 +1,4 @@
-"""The append-only, hash-chained settlement ledger (P13). See ``ledgers.ledger``.
+"""The append-only, hash-chained settlement ledger (P13). See ``ledgers.ledger`` for the parts.
 
 Must not import ``api``, ``settlement.cli`` or the clause code.
 """

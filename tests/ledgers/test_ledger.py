@@ -379,7 +379,9 @@ def test_conflicting_connections_retry_from_fresh_state(con, monkeypatch) -> Non
     # the other retrying after it and finding nothing left to do.
     import contextlib
 
-    monkeypatch.setattr(ledger, "_APPEND_LOCK", contextlib.nullcontext())
+    from ledgers import append as ledger_append
+
+    monkeypatch.setattr(ledger_append, "_APPEND_LOCK", contextlib.nullcontext())
     frame = targets(*[(6, OWNER_A, f"ds-{i}", f"{i}.00") for i in range(1, 201)])
     results, errors = _append_concurrently(con, frame, 3)
     assert errors == []
