@@ -25,6 +25,7 @@ import duckdb
 from ledgers import ledger
 from settlement.clauses import targets as clauses
 from settlement.clauses.targets import Targets
+from settlement.integrity.flags import compute_flags
 
 ENGINE_VERSION = "settlement-engine/1 (P1-P13 of POLICY.md)"
 
@@ -119,6 +120,7 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledg
                     within_transaction=True,
                 )
                 store_run_results(con, result.run_id, targets)
+                compute_flags(con, year, result.run_id, params=params)  # issue 13: signals, never amounts
                 con.execute("COMMIT")
                 return result
             except (ledger.LedgerConflict, duckdb.TransactionException):

@@ -1,0 +1,129 @@
+"""Integrity codes over the stored trades of the year: ROUND_TRIP, PRICE_OUTLIER, REFUND_AFTER_APPROVAL.
+
+Each function returns one SELECT yielding the columns of ``context.FLAG_COLUMNS``; evidence trade ids are
+named directly. Reads ``trades`` (live rows only, P9), ``uploads``, ``affiliate_groups`` (year graph, P8),
+``settlement_runs`` and ``run_targets``. Imports ``settlement.core`` only (through ``context``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from settlement.integrity.context import FlagContext, dec, group_of
+
+
+def round_trip_sql(ctx: FlagContext) -> str:
+    """ROUND_TRIP: a sale from group A to group B followed within ``days`` by a sale of comparable amount
+    (within ``amount_tolerance`` of the larger) from B back to A. One flag per pair of groups.
+
+    Only buyers whose year group also sells can close a round trip, so the sales are cut to those buyers
+    (a semi-join on a small party set) before the groups are looked up and the sales joined to each other."""
+    days = int(ctx.th("ROUND_TRIP", "days"))
+    tol = dec(ctx.th("ROUND_TRIP", "amount_tolerance"))
+    until = date(ctx.year, 12, 31) + timedelta(days=days)
+    sj, sgrp = group_of("s.seller_id", "gs", ctx)
+    bj, bgrp = group_of("s.buyer_id", "gb", ctx)
+    pj, pgrp = group_of("x.seller_id", "gx", ctx)
+    return f"""
+WITH s0 AS (
+    SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, local_date, amount FROM trades
+    WHERE kind = 'sale' AND NOT retracted AND local_date BETWEEN DATE '{ctx.first_day}' AND DATE '{until}'
+), sellers AS (SELECT DISTINCT seller_id FROM s0),
+seller_groups AS (SELECT DISTINCT {pgrp} AS g FROM sellers x {pj}),
+near AS (  -- parties whose year group holds a seller: the only buyers that can close a round trip
+    SELECT seller_id AS party_id FROM sellers
+    UNION SELECT party_id FROM affiliate_groups WHERE year = {ctx.year} AND group_id IN (SELECT g FROM seller_groups)
+), s AS (
+    SELECT s.*, {sgrp} AS sg, {bgrp} AS bg FROM s0 s {sj} {bj}
+    WHERE s.buyer_id IN (SELECT party_id FROM near)
+), r AS (
+    SELECT a.sg AS ga, a.bg AS gb, a.trade_id AS out_id, b.trade_id AS back_id, a.amount AS out_amount,
+           b.amount AS back_amount, a.local_date AS out_day, b.local_date AS back_day, a.seller_id AS a_seller,
+           a.buyer_id AS a_buyer, b.seller_id AS b_seller, b.buyer_id AS b_buyer
+    FROM s a JOIN s b ON b.sg = a.bg AND b.bg = a.sg
+         AND b.local_date BETWEEN a.local_date AND a.local_date + {days}
+         AND (b.local_date, b.platform_id, b.trade_id) > (a.local_date, a.platform_id, a.trade_id)  -- a swap counts once
+         AND abs(a.amount - b.amount) <= {tol} * greatest(a.amount, b.amount)
+    WHERE a.sg <> a.bg AND year(a.local_date) = {ctx.year}
+), p AS (
+    SELECT least(ga, gb) AS g1, greatest(ga, gb) AS g2, count(*) AS trips,
+           list_sort(list_distinct(flatten(list([a_seller, a_buyer, b_seller, b_buyer])))) AS parties,
+           list(out_id || '↔' || back_id ORDER BY out_day, out_id, back_id) AS pairs,
+           list_sort(list_distinct(flatten(list([out_id, back_id])))) AS ids
+    FROM r GROUP BY ALL
+)
+SELECT 'ROUND_TRIP' AS code, NULL AS dataset_id, NULL AS platform_id, parties,
+       ids[1:{ctx.evidence_limit}] AS evidence, []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs,
+       to_json(struct_pack(groups := [g1, g2], round_trips := trips,
+                           first_pairs := pairs[1:{ctx.evidence_limit}],
+                           days := {days}, amount_tolerance := '{ctx.th("ROUND_TRIP", "amount_tolerance")}'))::VARCHAR AS figures,
+       format('{{}} sale(s) between groups {{}} and {{}} came back within {days} days at a comparable amount '
+              || '(first: {{}})', trips, g1, g2, pairs[1]) AS detail
+FROM p"""
+
+
+def price_outlier_sql(ctx: FlagContext) -> str:
+    """PRICE_OUTLIER: sales of at least ``multiple`` × the dataset's median live sale amount of the year
+    (datasets with ``min_sales`` sales or more; sales of ``min_amount`` or more). One flag per dataset."""
+    mult, n = dec(ctx.th("PRICE_OUTLIER", "multiple")), int(ctx.th("PRICE_OUTLIER", "min_sales"))
+    least = dec(ctx.th("PRICE_OUTLIER", "min_amount"))
+    return f"""
+WITH s AS (
+    SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, amount FROM trades t WHERE {ctx.year_sales("t")}
+), m AS (
+    SELECT dataset_id, median(amount) AS med, count(*) AS n FROM s GROUP BY dataset_id HAVING count(*) >= {n}
+), o AS (
+    SELECT s.dataset_id, any_value(m.med) AS med, any_value(m.n) AS n, count(*) AS outliers, max(s.amount) AS top,
+           list(s.trade_id ORDER BY s.amount DESC, s.trade_id) AS ids,
+           list_sort(list_distinct(flatten(list([s.seller_id, s.buyer_id])))) AS parties,
+           list_sort(list_distinct(list(s.platform_id))) AS platforms
+    FROM s JOIN m ON m.dataset_id = s.dataset_id
+    WHERE s.amount >= {mult} * m.med AND s.amount >= {least}
+    GROUP BY s.dataset_id
+)
+SELECT 'PRICE_OUTLIER' AS code, dataset_id, CASE WHEN len(platforms) = 1 THEN platforms[1] END AS platform_id,
+       parties, ids[1:{ctx.evidence_limit}] AS evidence, []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs,
+       to_json(struct_pack(median := med::VARCHAR, sales := n, outliers := outliers, largest := top::VARCHAR,
+                           multiple := '{ctx.th("PRICE_OUTLIER", "multiple")}', platforms := platforms))::VARCHAR AS figures,
+       format('dataset {{}}: {{}} sale(s) at {ctx.th("PRICE_OUTLIER", "multiple")}× or more its median price of {{}} in {ctx.year} '
+              || '({{}} sales); the largest is {{}}', dataset_id, outliers, med, n, top) AS detail
+FROM o"""
+
+
+def refund_after_approval_sql(ctx: FlagContext) -> str:
+    """REFUND_AFTER_APPROVAL: live refunds of the year's sales stored (upload time) after the end of the
+    latest earlier run of the year that appended ledger entries, of a sale whose key that run paid
+    (clause 6 target of its dataset or clause 7 target of its platform). No approval table exists yet
+    (the lifecycle issue), so "approved" reads "settled with entries" (docs/integrity.md)."""
+    return f"""
+WITH prev AS (
+    SELECT run_id, finished_at FROM settlement_runs
+    WHERE year = {ctx.year} AND run_id < {ctx.run_id} AND entries_appended > 0 ORDER BY run_id DESC LIMIT 1
+), rf AS (
+    SELECT r.trade_id, r.platform_id, r.ref_trade_id, r.amount, u.uploaded_at
+    FROM trades r JOIN uploads u ON u.id = r.upload_id
+    WHERE r.kind = 'refund' AND NOT r.retracted AND u.uploaded_at > (SELECT finished_at FROM prev)
+), hit AS (
+    SELECT rf.*, s.dataset_id, s.seller_id, s.buyer_id, s.local_date AS sale_day,
+           EXISTS (SELECT 1 FROM run_targets k WHERE k.run_id = (SELECT run_id FROM prev) AND k.clause = 6
+                   AND k.dataset_id = s.dataset_id) AS paid6,
+           EXISTS (SELECT 1 FROM run_targets k WHERE k.run_id = (SELECT run_id FROM prev) AND k.clause = 7
+                   AND k.beneficiary_id = s.platform_id) AS paid7
+    FROM rf JOIN trades s ON s.platform_id = rf.platform_id AND s.trade_id = rf.ref_trade_id
+    WHERE {ctx.year_sales("s")}
+), f AS (
+    SELECT platform_id, dataset_id, count(*) AS refunds, sum(amount) AS refunded,
+           list(trade_id || ' (of ' || ref_trade_id || ')' ORDER BY trade_id) AS ids,
+           list_sort(list_distinct(flatten(list([seller_id, buyer_id])))) AS parties,
+           max(uploaded_at) AS last_upload, bool_or(paid6) AS paid6, bool_or(paid7) AS paid7
+    FROM hit WHERE paid6 OR paid7 GROUP BY platform_id, dataset_id
+)
+SELECT 'REFUND_AFTER_APPROVAL' AS code, dataset_id, platform_id, parties, ids[1:{ctx.evidence_limit}] AS evidence,
+       []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs,
+       to_json(struct_pack(refunds := refunds, refunded := refunded::VARCHAR, settled_run := (SELECT run_id FROM prev),
+                           settled_at := (SELECT finished_at FROM prev)::VARCHAR, clause6_paid := paid6,
+                           clause7_paid := paid7))::VARCHAR AS figures,
+       format('{{}} refund(s) totalling {{}} of {ctx.year} sales of dataset {{}} on platform {{}} were stored after run {{}} '
+              || 'had settled {ctx.year} with entries (P9: a refund changes its sale''s year)',
+              refunds, refunded, dataset_id, platform_id, (SELECT run_id FROM prev)) AS detail
+FROM f"""
