@@ -20,6 +20,7 @@ import duckdb
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
 from settlement.core.localtime import local_date_sql
+from settlement.inputs import normalise
 from settlement.inputs.tabular import (
     NO_DATA_ROWS, READ_ERRORS, FileError, FileFacts, Source, close_source, file_facts, open_source,
     read_error_reason,
@@ -100,19 +101,31 @@ class UploadSummary:
 # --- stage 2: parse and row-level checks -------------------------------------------------------------
 
 # Parsed, normalised columns plus raw text for reports. Timestamps: no offset = Asia/Shanghai (P3).
+# {nfkc}, {amount_norm}, {ts_norm} are the identity on the fast path; on the slow path (a file that is not
+# pure ASCII, was transcoded, or failed the fast parse) they apply the normalisations of
+# settlement.inputs.normalise (CONTRACT "What real exports may contain").
 _PARSED_CTE = r"""
-s AS (
+s0 AS (
   SELECT {rn} AS rn, trade_id AS raw_trade_id, platform_id AS raw_platform_id, dataset_id AS raw_dataset_id,
          seller_id AS raw_seller_id, buyer_id AS raw_buyer_id, traded_at AS raw_traded_at, amount AS raw_amount,
          currency AS raw_currency, kind AS raw_kind, ref_trade_id AS raw_ref_trade_id,
-         nullif(trim(trade_id), '') AS trade_id, {code_platform_id} AS platform_id,
-         nullif(trim(dataset_id), '') AS dataset_id, {code_seller_id} AS seller_id,
-         {code_buyer_id} AS buyer_id, nullif(trim(traded_at), '') AS ts_text,
-         nullif(trim(amount), '') AS amount_text,
-         coalesce(upper(nullif(trim(currency), '')), 'CNY') AS currency,
-         coalesce(lower(nullif(trim(kind), '')), 'sale') AS kind,
-         nullif(trim(ref_trade_id), '') AS ref_trade_id
+         {nfkc}(trade_id) AS n_trade_id, {nfkc}(platform_id) AS n_platform_id, {nfkc}(dataset_id) AS n_dataset_id,
+         {nfkc}(seller_id) AS n_seller_id, {nfkc}(buyer_id) AS n_buyer_id, {nfkc}(traded_at) AS n_traded_at,
+         {nfkc}(amount) AS n_amount, {nfkc}(currency) AS n_currency, {nfkc}(kind) AS n_kind,
+         {nfkc}(ref_trade_id) AS n_ref_trade_id {blank_col}
   FROM ({source})
+), s1 AS (
+  SELECT *, nullif(trim(n_traded_at), '') AS ts_given, nullif(trim(n_amount), '') AS amount_given FROM s0
+), s AS (
+  SELECT *,
+         nullif(trim(n_trade_id), '') AS trade_id, {code_platform_id} AS platform_id,
+         nullif(trim(n_dataset_id), '') AS dataset_id, {code_seller_id} AS seller_id,
+         {code_buyer_id} AS buyer_id, {ts_norm} AS ts_text,
+         {amount_norm} AS amount_text,
+         coalesce(upper(nullif(trim(n_currency), '')), 'CNY') AS currency,
+         coalesce(lower(nullif(trim(n_kind), '')), 'sale') AS kind,
+         nullif(trim(n_ref_trade_id), '') AS ref_trade_id
+  FROM s1
 ), p AS (
   SELECT *,
     regexp_full_match(ts_text, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?')
@@ -132,6 +145,17 @@ s AS (
   FROM p
 )
 """
+
+# The slow path's counters, kept per row in staging_t for the report's warnings.
+_NORM_COLUMNS = """, blank,
+       (coalesce(n_trade_id <> raw_trade_id, false)::INTEGER + coalesce(n_platform_id <> raw_platform_id, false)::INTEGER
+        + coalesce(n_dataset_id <> raw_dataset_id, false)::INTEGER + coalesce(n_seller_id <> raw_seller_id, false)::INTEGER
+        + coalesce(n_buyer_id <> raw_buyer_id, false)::INTEGER + coalesce(n_traded_at <> raw_traded_at, false)::INTEGER
+        + coalesce(n_amount <> raw_amount, false)::INTEGER + coalesce(n_currency <> raw_currency, false)::INTEGER
+        + coalesce(n_kind <> raw_kind, false)::INTEGER + coalesce(n_ref_trade_id <> raw_ref_trade_id, false)::INTEGER)
+         AS n_nfkc,
+       coalesce(amount_text <> amount_given, false) AS amount_normalised,
+       coalesce(ts_text <> ts_given, false) AS ts_normalised"""
 
 # Read and parse in one pass straight from the file (no raw copy of good rows). Rows keep file order, so the
 # file row number is derived from rowid in the ``staging`` view; bad rows keep their raw text in ``raw``.
@@ -154,7 +178,7 @@ SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
                   ELSE ref_trade_id IS NULL END)
         AND ({scope} IS NULL OR platform_id = {scope}), false) AS ok,
        raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount,
-       raw_currency, raw_kind, raw_ref_trade_id
+       raw_currency, raw_kind, raw_ref_trade_id {norm_columns}
 FROM parsed)
 """
 
@@ -183,6 +207,14 @@ checks AS (
          WHEN traded_at IS NULL THEN {'c': 'traded_at', 'v': raw_traded_at,
               'r': 'not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or 2024-03-01T02:15:00Z'} END,
     CASE WHEN amount_text IS NULL THEN {'c': 'amount', 'v': raw_amount, 'r': 'missing value'}
+         WHEN NOT amount_form AND regexp_matches(regexp_replace(amount_text, '^(¥|CNY) ?', ''), '[^0-9.,]')
+         THEN {'c': 'amount', 'v': raw_amount,
+              'r': 'not a decimal amount: ''' || regexp_extract(regexp_replace(amount_text, '^(¥|CNY) ?', ''),
+                   '[^0-9.,]') || ''' is not allowed (only digits, one ''.'' and '','' between groups of three, '
+                   || 'as in 1,234,567.50)'}
+         WHEN NOT amount_form AND contains(amount_text, ',') THEN {'c': 'amount', 'v': raw_amount,
+              'r': 'not a decimal amount: '','' must separate groups of three digits before the ''.'' '
+                   || '(as in 1,234,567.50)'}
          WHEN NOT amount_form THEN {'c': 'amount', 'v': raw_amount,
               'r': 'not a plain decimal with at most 2 decimals (digits and one ''.'')'}
          WHEN amount_wide <= 0 THEN {'c': 'amount', 'v': raw_amount, 'r': 'must be greater than 0'}
@@ -328,39 +360,84 @@ def _sql_literal(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
+def _mode_params(slow: bool, normalise_codes: bool) -> dict[str, str]:
+    """SQL fragments of one parse: the fast path reads the cells as written; the slow path normalises."""
+    codes = {f"code_{c}": (f"nullif(upper(trim(n_{c})), '')" if normalise_codes else f"nullif(n_{c}, '')")
+             for c in ("platform_id", "seller_id", "buyer_id")}
+    if not slow:
+        return {**codes, "nfkc": "", "blank_col": "", "norm_columns": "",
+                "ts_norm": "ts_given", "amount_norm": "amount_given"}
+    return {**codes, "nfkc": "settle_nfkc", "blank_col": ", all_blank AS blank", "norm_columns": _NORM_COLUMNS,
+            "ts_norm": normalise.datetime_sql("ts_given"), "amount_norm": normalise.amount_sql("amount_given")}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    rows: int  # data rows read (rows with every cell empty not counted)
+    warnings: tuple[str, ...]  # the normalisations applied, one line per kind with its count
+
+
 def parse_and_check_rows(
     con: duckdb.DuckDBPyConnection, source: Source, *, platform_scope: str | None
-) -> int:
-    """Stage 2: the file → typed ``staging`` (with ``ok``) and ``row_errors``. Returns the rows read.
+) -> Parsed:
+    """Stage 2: the file → typed ``staging`` (with ``ok``) and ``row_errors``.
 
+    Fast path first for a pure-ASCII UTF-8 file: cells as written. The slow path (normalise.py: NFKC,
+    ``¥``/thousands separators, ``YYYY/M/D H:MM``, empty rows skipped) runs when the file may need it (not
+    ASCII, transcoded, not CSV) or when some row failed the fast parse; its row errors are the same.
     Raises one of ``tabular.READ_ERRORS`` when DuckDB cannot read the file's content."""
     params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": _sql_literal(platform_scope),
               "local_date": local_date_sql("traded_at")}
-    # Fast path: codes stored as written. Only when some distinct code is not already canonical (P4: trimmed,
-    # upper-case) is the file parsed again with the normalisation applied to every row.
-    for normalise in (False, True):
-        codes = {f"code_{c}": (f"nullif(upper(trim({c})), '')" if normalise else f"nullif({c}, '')")
-                 for c in ("platform_id", "seller_id", "buyer_id")}
-        con.execute(render_sql(_PARSE_SQL, {**params, **codes, "source": source.select_sql, "rn": "NULL"}))
+    slow = source.needs_normalising
+    normalise_codes = slow
+    while True:
+        if slow:
+            normalise.install(con)
+        mode = _mode_params(slow, normalise_codes)
+        select = source.select_with_blank_sql if slow else source.select_sql
+        con.execute(render_sql(_PARSE_SQL, {**params, **mode, "source": select, "rn": "NULL"}))
+        if not slow and con.execute("SELECT count(*) FROM (SELECT 1 FROM staging_t WHERE NOT ok LIMIT 1)"
+                                    ).fetchall()[0][0]:
+            slow = normalise_codes = True  # some row failed: perhaps an export form the slow path reads
+            continue
         con.execute("CREATE OR REPLACE TEMP TABLE distinct_codes AS SELECT platform_id AS code FROM staging_t "
                     "UNION SELECT seller_id FROM staging_t UNION SELECT buyer_id FROM staging_t")
-        if normalise or not con.execute(
+        # Codes stored as written unless some distinct code is not canonical (P4: trimmed, upper-case).
+        if normalise_codes or not con.execute(
                 "SELECT count(*) FROM distinct_codes WHERE code <> upper(trim(code)) OR trim(code) = ''"
         ).fetchall()[0][0]:
             break
-    rows, base = con.execute("SELECT count(*), coalesce(min(rowid), 0) FROM staging_t").fetchall()[0]
+        normalise_codes = True
+    base = con.execute("SELECT coalesce(min(rowid), 0) FROM staging_t").fetchall()[0][0]
+    warnings: tuple[str, ...] = ()
+    if slow:
+        blank, nfkc_cells, amounts, datetimes = con.execute(
+            "SELECT count_if(blank), coalesce(sum(n_nfkc) FILTER (NOT blank), 0), "
+            "count_if(amount_normalised AND NOT blank), count_if(ts_normalised AND NOT blank) FROM staging_t"
+        ).fetchall()[0]
+        if blank:  # rowids of the other rows do not move: row numbers stay those of the file
+            con.execute("DELETE FROM staging_t WHERE blank")
+            con.execute("CREATE OR REPLACE TEMP TABLE distinct_codes AS SELECT platform_id AS code FROM staging_t "
+                        "UNION SELECT seller_id FROM staging_t UNION SELECT buyer_id FROM staging_t")
+        warnings = normalise.warnings(nfkc_cells=int(nfkc_cells), amounts=amounts, datetimes=datetimes,
+                                      blank_rows=blank)
+    rows = con.execute("SELECT count(*) FROM staging_t").fetchall()[0][0]
     con.execute(f"CREATE OR REPLACE TEMP VIEW staging AS "
                 f"SELECT rowid - {base} + {source.first_row_number} AS rn, * FROM staging_t")
     if rows == 0:
-        return 0
+        return Parsed(0, warnings)
     # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
     bad = bad_identifiers_table(con, "SELECT code FROM distinct_codes", "bad_codes")
-    con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **codes, "source": _BAD_RAW_SOURCE, "rn": "rn"}))
+    con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **mode, "source": _BAD_RAW_SOURCE, "rn": "rn",
+                                             "blank_col": ""}))
     if bad:
         con.execute(
-            """
+            f"""
             INSERT INTO row_errors
-            SELECT s.rn, c.col, c.code, b.reason FROM staging s,
+            SELECT s.rn, c.col, c.code,
+                   CASE WHEN {normalise.SCIENTIFIC_SQL.replace('{c}', 'c.code')}
+                        THEN '{normalise.SCIENTIFIC_REASON}' ELSE b.reason END
+            FROM staging s,
               LATERAL (VALUES ('platform_id', s.platform_id), ('seller_id', s.seller_id),
                               ('buyer_id', s.buyer_id)) c(col, code)
             JOIN bad_codes b ON b.code = c.code;
@@ -369,7 +446,7 @@ def parse_and_check_rows(
                OR buyer_id IN (SELECT code FROM bad_codes);
             """
         )
-    return rows
+    return Parsed(rows, warnings)
 
 
 def render_sql(sql: str, params: dict[str, str]) -> str:
@@ -510,9 +587,11 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
     step("reading")
     source = open_source(con, facts, required=REQUIRED, optional=OPTIONAL)
     rows_read = 0
+    parse_warnings: tuple[str, ...] = ()
     if not isinstance(source, FileError):
         try:
-            rows_read = parse_and_check_rows(con, source, platform_scope=platform_scope)
+            parsed = parse_and_check_rows(con, source, platform_scope=platform_scope)
+            rows_read, parse_warnings = parsed.rows, parsed.warnings
         except READ_ERRORS as exc:
             source = FileError(read_error_reason(facts, exc))
         finally:
@@ -548,7 +627,7 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
     return UploadReport(
         upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, status, counts.rows_read, rows_stored,
         rows_duplicate, counts.rows_rejected, accept_valid, errors=errors, errors_total=counts.error_total,
-        warnings=source.warnings,
+        warnings=source.warnings + parse_warnings,
     )
 
 

@@ -11,14 +11,24 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from settlement.inputs import normalise
+from settlement.inputs.encoding import Decoded, TextFacts, TextTracker, as_utf8
+
 SNIFF_BYTES = 64 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
+MAX_COLUMNS = 256  # a trade file has 10 columns; a header this wide is not one of ours
+MAX_LINE_BYTES = 2_000_000  # DuckDB's max_line_size: a longer line is a damaged or binary file
+# .xlsx is a zip: its central directory is checked before calamine inflates anything (zip bombs).
+MAX_XLSX_ENTRIES = 10_000
+MAX_XLSX_INFLATED = 1024**3  # 1 GiB of XML is ~1M rows, Excel's own sheet limit
+MAX_XLSX_RATIO = 200  # deflate of sheet XML reaches ~10-30x; a bomb reaches thousands
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class FileFacts:
     sha256: str
     bytes: int
     file_format: str  # csv | parquet | jsonl | xlsx
+    text: TextFacts | None = None  # CSV only: UTF-8 validity, ASCII, first NUL byte
 
 
 @dataclass(frozen=True)
@@ -61,10 +72,22 @@ class FileError:
 class Source:
     """A readable file as one SELECT of every contract column as text, in file order (not yet read)."""
 
-    select_sql: str
+    columns_sql: str
+    from_sql: str
+    blank_sql: str  # true when every cell of the file row is empty
     warnings: tuple[str, ...]
     first_row_number: int
     registered_view: str | None = None  # xlsx: a polars frame registered on the connection
+    decoded: Decoded | None = None  # CSV: the UTF-8 file read (a transcoded temp copy for GB18030)
+    needs_normalising: bool = False  # cells may need NFKC (not pure ASCII, or transcoded)
+
+    @property
+    def select_sql(self) -> str:
+        return f"SELECT {self.columns_sql} FROM {self.from_sql}"
+
+    @property
+    def select_with_blank_sql(self) -> str:
+        return f"SELECT {self.columns_sql}, {self.blank_sql} AS all_blank FROM {self.from_sql}"
 
 
 def file_facts(path: Path) -> FileFacts:
@@ -73,12 +96,22 @@ def file_facts(path: Path) -> FileFacts:
     size = 0
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
+        file_format = _detect_format(path, head)
+        # CSV text is checked in the same pass: strict UTF-8, pure ASCII (nothing to NFKC), NUL bytes.
+        tracker = TextTracker() if file_format == "csv" else None
         digest.update(head)
         size += len(head)
+        if tracker:
+            tracker.feed(head)
         while chunk := handle.read(HASH_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-    return FileFacts(path=path, sha256=digest.hexdigest(), bytes=size, file_format=_detect_format(path, head))
+            if tracker:
+                tracker.feed(chunk)
+        if tracker:
+            tracker.feed(b"", final=True)
+    return FileFacts(path=path, sha256=digest.hexdigest(), bytes=size, file_format=file_format,
+                     text=tracker.facts() if tracker else None)
 
 
 def _detect_format(path: Path, head: bytes) -> str:
@@ -93,20 +126,25 @@ def _detect_format(path: Path, head: bytes) -> str:
 
 
 def normalise_name(name: str) -> str:
-    return name.replace("\ufeff", "").strip().lower()
+    """A header name as matched (CONTRACT): NFKC, trimmed, case-folded, spaces/-/_ alike, Chinese names."""
+    return normalise.column_key(name)
 
 
 def _match_columns(
     names: list[str], required: tuple[str, ...], optional: tuple[str, ...]
 ) -> tuple[dict[str, str], tuple[str, ...]] | FileError:
     """Map contract column -> name in the file; list unknown columns as warnings."""
+    if len(names) > MAX_COLUMNS:
+        return FileError(f"row 1 (header) has {len(names)} columns, more than {MAX_COLUMNS}: "
+                         "not a file of this kind (check that the right sheet or file was exported)")
     known = set(required) | set(optional)
     mapping: dict[str, str] = {}
     unknown: list[str] = []
     for name in names:
         norm = normalise_name(name)
         if norm in mapping:
-            return FileError(f"column {norm!r} appears more than once in the header", column=norm)
+            return FileError(f"column {norm!r} appears more than once in the header "
+                             f"({mapping[norm]!r} and {name!r})", column=norm)
         if norm in known:
             mapping[norm] = name
         else:
@@ -115,7 +153,12 @@ def _match_columns(
     if missing:
         listed = ", ".join(missing)
         word = "column" if len(missing) == 1 else "columns"
-        return FileError(f"missing required {word}: {listed}", column=missing[0])
+        found = ", ".join(name.replace("\ufeff", "").strip() or "(empty)" for name in names)
+        reason = f"missing required {word} {listed}; found: {found}"
+        near = normalise.closest(missing[0], unknown)
+        if near is not None:
+            reason += f"; closest: {near.strip()!r}"
+        return FileError(reason, column=missing[0])
     warnings = tuple(f"unknown column ignored: {name!r}" for name in unknown)
     return mapping, warnings
 
@@ -143,12 +186,13 @@ def open_source(
     optional: tuple[str, ...] = (),
     name: str = "source",
 ) -> Source | FileError:
-    """Match the header and describe how to read the file; reading errors surface when it is read."""
+    """Match the header and describe how to read the file; reading errors surface when it is read.
+    The caller closes the source (``close_source``): it may hold a transcoded temp file."""
     if facts.bytes == 0:
         return FileError("file is empty (0 bytes)")
     openers = {"csv": _open_csv, "parquet": _open_parquet, "jsonl": _open_jsonl, "xlsx": _open_xlsx}
     try:
-        return openers[facts.file_format](con, facts.path, name, required, optional)
+        return openers[facts.file_format](con, facts, name, required, optional)
     except duckdb.Error as exc:
         return FileError(read_error_reason(facts, exc))
 
@@ -156,9 +200,16 @@ def open_source(
 def close_source(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     if source.registered_view:
         con.unregister(source.registered_view)
+    if source.decoded is not None:
+        source.decoded.remove()
 
 
 def read_error_reason(facts: FileFacts, exc: Exception) -> str:
+    text = str(exc)
+    if "Maximum line size" in text:
+        line = text.split("line ", 1)[1].split()[0].strip(".:,") if "line " in text else "?"
+        return (f"line {line} is longer than {MAX_LINE_BYTES:,} bytes: a damaged or binary file, not a CSV "
+                "export (re-export it from the spreadsheet)")
     return f"cannot read the file as {facts.file_format}: {_short(exc)}"
 
 
@@ -179,16 +230,28 @@ def stage_file(
     source = open_source(con, facts, required=required, optional=optional, name=table)
     if isinstance(source, FileError):
         return source
+    # Registries are small: every cell goes through NFKC; rows with every cell empty are counted and dropped
+    # (rowids of the other rows do not move, so row numbers stay those of the file).
+    normalise.install(con)
+    columns = ", ".join(f"settle_nfkc({col}) AS {col}, {col} AS raw_{col}" for col in (*required, *optional))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {source.select_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {columns}, all_blank "
+                    f"FROM ({source.select_with_blank_sql})")
     except READ_ERRORS as exc:
         return FileError(read_error_reason(facts, exc))
     finally:
         close_source(con, source)
-    rows, base = con.execute(f"SELECT count(*), coalesce(min(rowid), 0) FROM {table}").fetchall()[0]
+    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchall()[0][0]
+    changed = " + ".join(f"(coalesce({col} <> raw_{col}, false))::INTEGER" for col in (*required, *optional))
+    blank, nfkc_cells = con.execute(
+        f"SELECT count_if(all_blank), coalesce(sum(CASE WHEN NOT all_blank THEN {changed} END), 0) FROM {table}"
+    ).fetchall()[0]
+    con.execute(f"DELETE FROM {table} WHERE all_blank")
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     if rows == 0:
         return FileError(NO_DATA_ROWS)
-    return StagedFile(table=table, rows=rows, warnings=source.warnings,
+    warnings = source.warnings + normalise.warnings(nfkc_cells=int(nfkc_cells), blank_rows=int(blank))
+    return StagedFile(table=table, rows=rows, warnings=warnings,
                       first_row_number=source.first_row_number, rowid_base=base)
 
 
@@ -206,52 +269,74 @@ def _select_list(mapping: dict[str, str], required: tuple[str, ...], optional: t
     return ", ".join(parts)
 
 
-def _source(source_sql: str, select_list: str, first_row_number: int, warnings: tuple[str, ...],
-            registered_view: str | None = None) -> Source:
-    return Source(f"SELECT {select_list} FROM {source_sql}", warnings, first_row_number, registered_view)
+def _blank_sql(columns: list[str]) -> str:
+    return "(" + " AND ".join(f"coalesce(trim(CAST({c} AS VARCHAR)), '') = ''" for c in columns) + ")"
 
 
-def _open_csv(con, path: Path, name: str, required, optional) -> Source | FileError:
+def _open_csv(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
+    path, text = facts.path, facts.text
+    if text is not None and text.nul_line is not None:
+        return FileError(f"binary data, not CSV text: a NUL byte in line {text.nul_line}")
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    if b"\x00" in head:
-        return FileError("binary data, not CSV text (a NUL byte in the first 64 KiB)")
+    if b"\n" not in head and len(head) == SNIFF_BYTES:
+        return FileError(f"row 1 (header) is longer than {SNIFF_BYTES // 1024} KiB: not a CSV export")
+    decoded = as_utf8(path, text)
+    if isinstance(decoded, str):
+        return FileError(decoded)
+    try:
+        return _open_decoded_csv(decoded, name, required, optional,
+                                 needs_normalising=decoded.temporary or not text.ascii)
+    except BaseException:
+        decoded.remove()
+        raise
+
+
+def _open_decoded_csv(decoded: Decoded, name: str, required, optional, *,
+                      needs_normalising: bool) -> Source | FileError:
+    with decoded.path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
     if first_line.startswith(b"\xef\xbb\xbf"):
         first_line = first_line[3:]
-    try:
-        header_text = first_line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return FileError(f"row 1 (header) is not UTF-8 text: byte 0x{first_line[exc.start]:02x} at offset {exc.start}")
+    header_text = first_line.decode("utf-8")  # decoded: valid UTF-8 (a cut multibyte char cannot end a line)
     if not header_text.strip():
+        decoded.remove()
         return FileError("row 1 (header) is empty")
     names = next(csv.reader(io.StringIO(header_text)))
     matched = _match_columns(names, required, optional)
     if isinstance(matched, FileError):
+        decoded.remove()
         return matched
     mapping, warnings = matched
     # Each header name gets a unique positional alias so odd names cannot clash inside DuckDB.
     aliases = {name: f"c{i}" for i, name in enumerate(names)}
     columns = "{" + ", ".join(f"{_sql_str(aliases[n])}: 'VARCHAR'" for n in names) + "}"
     source = (
-        f"read_csv({_sql_str(str(path))}, header=true, auto_detect=false, columns={columns}, delim=',', "
-        "quote='\"', escape='\"', strict_mode=true, null_padding=false, encoding='utf-8')"
+        f"read_csv({_sql_str(str(decoded.path))}, header=true, auto_detect=false, columns={columns}, delim=',', "
+        "quote='\"', escape='\"', strict_mode=true, null_padding=false, encoding='utf-8', "
+        f"max_line_size={MAX_LINE_BYTES})"
     )
     alias_mapping = {col: aliases[name] for col, name in mapping.items()}
-    return _source(source, _select_list(alias_mapping, required, optional), 2, warnings)
+    return Source(_select_list(alias_mapping, required, optional), source, _blank_sql(list(aliases.values())),
+                  decoded.warnings + warnings, 2, decoded=decoded,
+                  needs_normalising=needs_normalising)
 
 
-def _open_parquet(con, path: Path, name: str, required, optional) -> Source | FileError:
-    source = f"read_parquet({_sql_str(str(path))})"
+def _open_parquet(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
+    source = f"read_parquet({_sql_str(str(facts.path))})"
     names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     matched = _match_columns(names, required, optional)
     if isinstance(matched, FileError):
         return matched
     mapping, warnings = matched
-    return _source(source, _select_list(mapping, required, optional), 1, warnings)
+    quoted = [_quote_ident(n) for n in mapping.values()]
+    return Source(_select_list(mapping, required, optional), source, _blank_sql(quoted), warnings, 1,
+                  needs_normalising=True)
 
 
-def _open_jsonl(con, path: Path, name: str, required, optional) -> Source | FileError:
+def _open_jsonl(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
+    path = facts.path
     probe = f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, sample_size=-1)"
     try:
         names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()]
@@ -264,22 +349,47 @@ def _open_jsonl(con, path: Path, name: str, required, optional) -> Source | File
     # Read every used key as text so numbers keep the digits the operator wrote.
     columns = "{" + ", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in mapping.values()) + "}"
     source = f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, columns={columns})"
-    return _source(source, _select_list(mapping, required, optional), 1, warnings)
+    quoted = [_quote_ident(n) for n in mapping.values()]
+    return Source(_select_list(mapping, required, optional), source, _blank_sql(quoted), warnings, 1,
+                  needs_normalising=True)
 
 
-def _open_xlsx(con, path: Path, name: str, required, optional) -> Source | FileError:
+def check_zip(path: Path) -> str | None:
+    """Refuse a workbook whose central directory promises too much (zip bomb) before anything inflates."""
     try:
-        frame = pl.read_excel(path, sheet_id=1, infer_schema_length=0)
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f"cannot read the file as an .xlsx workbook: not a valid zip archive ({exc})"
+    if len(entries) > MAX_XLSX_ENTRIES:
+        return (f"cannot read the file as an .xlsx workbook: {len(entries):,} zip entries, more than "
+                f"{MAX_XLSX_ENTRIES:,} (not a spreadsheet export)")
+    inflated = sum(e.file_size for e in entries)
+    packed = sum(e.compress_size for e in entries)
+    if inflated > MAX_XLSX_INFLATED or inflated > MAX_XLSX_RATIO * max(packed, 1) + 10 * 2**20:
+        return (f"cannot read the file as an .xlsx workbook: it would inflate to {inflated:,} bytes from "
+                f"{packed:,} (more than {MAX_XLSX_INFLATED:,} bytes or {MAX_XLSX_RATIO}x: a zip bomb?)")
+    return None
+
+
+def _open_xlsx(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
+    refused = check_zip(facts.path)
+    if refused:
+        return FileError(refused)
+    try:
+        frame = pl.read_excel(facts.path, sheet_id=1, infer_schema_length=0)
     except Exception as exc:  # calamine raises its own types for corrupt workbooks
         return FileError(f"cannot read the file as an .xlsx workbook: {str(exc).splitlines()[0][:300]}")
     matched = _match_columns(list(frame.columns), required, optional)
     if isinstance(matched, FileError):
         return matched
     mapping, warnings = matched
+    blank = pl.all_horizontal([pl.col(c).cast(pl.Utf8).str.strip_chars().fill_null("") == "" for c in frame.columns])
     frame = frame.select(
         [pl.col(mapping[col]).cast(pl.Utf8).alias(col) if col in mapping else pl.lit(None, pl.Utf8).alias(col)
-         for col in (*required, *optional)]
+         for col in (*required, *optional)] + [blank.alias("__all_blank")]
     )
     view = f"{name}_xlsx"
     con.register(view, frame)
-    return _source(view, ", ".join((*required, *optional)), 2, warnings, registered_view=view)
+    return Source(", ".join((*required, *optional)), view, "__all_blank", warnings, 2, registered_view=view,
+                  needs_normalising=True)

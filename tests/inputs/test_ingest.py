@@ -67,10 +67,11 @@ def test_valid_file_is_stored_with_counts(con, tmp_path):
            "not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or 2024-03-01T02:15:00Z")]),
         (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.234,sale,",
          [(2, "amount", "1.234", "not a plain decimal with at most 2 decimals (digits and one '.')")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,\"1,000.00\",sale,",
-         [(2, "amount", "1,000.00", "not a plain decimal with at most 2 decimals (digits and one '.')")]),
+        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,\"1,00.00\",sale,",
+         [(2, "amount", "1,00.00", "not a decimal amount: ',' must separate groups of three digits before the '.' "
+                                   "(as in 1,234,567.50)")]),
         (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,-5,sale,",
-         [(2, "amount", "-5", "not a plain decimal with at most 2 decimals (digits and one '.')")]),
+         [(2, "amount", "-5", "not a decimal amount: '-' is not allowed (only digits, one '.' and ',' between groups of three, as in 1,234,567.50)")]),
         (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,0.00,sale,",
          [(2, "amount", "0.00", "must be greater than 0")]),
         (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1000000000000.00,sale,",
@@ -158,7 +159,7 @@ def test_all_or_nothing_leaves_trades_exactly_as_they_were(con, tmp_path):
     assert con.execute("SELECT id, status, rows_read, rows_stored, rows_rejected FROM uploads WHERE id = 2"
                        ).fetchall() == [(2, "rejected", 2, 0, 1)]
     assert con.execute("SELECT upload_id, row_number, column_name, value, reason FROM rejected_rows").fetchall() == [
-        (2, 3, "amount", "x", "not a plain decimal with at most 2 decimals (digits and one '.')")]
+        (2, 3, "amount", "x", "not a decimal amount: 'x' is not allowed (only digits, one '.' and ',' between groups of three, as in 1,234,567.50)")]
 
 
 def test_accept_valid_stores_valid_rows_and_keeps_bad_rows(con, tmp_path):
@@ -168,7 +169,7 @@ def test_accept_valid_stores_valid_rows_and_keeps_bad_rows(con, tmp_path):
     assert [t[0] for t in trades(con)] == ["t1", "t3"]
     assert con.execute("SELECT row_number, column_name, value, reason FROM rejected_rows ORDER BY row_number"
                        ).fetchall() == [
-        (3, "amount", "x", "not a plain decimal with at most 2 decimals (digits and one '.')"),
+        (3, "amount", "x", "not a decimal amount: 'x' is not allowed (only digits, one '.' and ',' between groups of three, as in 1,234,567.50)"),
         (5, "buyer_id", SELLER, "buyer_id equals seller_id"),
     ]
 
@@ -272,12 +273,14 @@ def test_header_matching_is_case_insensitive_with_bom_and_unknown_columns_warned
     [
         (b"", "file is empty (0 bytes)"),
         (HEADER.encode() + b"\n", "file has a header but no data rows"),
-        (b"\x00\x01\x02garbage\xff\xfe" * 100, "binary data, not CSV text (a NUL byte in the first 64 KiB)"),
+        (b"\x00\x01\x02garbage\xff\xfe" * 100, "binary data, not CSV text: a NUL byte in line 1"),
         ("trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at\n".encode(),
-         "missing required column: amount"),
+         "missing required column amount; found: trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at"),
         ("trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at,amount,Amount\n".encode(),
-         "column 'amount' appears more than once in the header"),
-        ("tr\xe4de_id,amount\n".encode("latin-1"), "row 1 (header) is not UTF-8 text: byte 0xe4 at offset 2"),
+         "column 'amount' appears more than once in the header ('amount' and 'Amount')"),
+        ("caf\xe9,amount\n".encode("latin-1"),  # not UTF-8, and 0xe9 0x2c is no GB18030 either
+         "the file is neither UTF-8 nor GB18030 text (it looks like cp1006 (as detected)): "
+         'save it from Excel as "CSV UTF-8 (Comma delimited)" and upload again'),
     ],
 )
 def test_file_level_errors_reject_the_file_with_a_reason(con, tmp_path, content, reason):
@@ -293,8 +296,8 @@ def test_bad_utf8_in_a_data_row_rejects_the_file_naming_the_problem(con, tmp_pat
     path.write_bytes((HEADER + "\n" + sale("t1") + "\n").encode() + sale("t\xe9", "1").encode("latin-1") + b"\n")
     report = ingest.ingest_file(con, path, uploaded_by="t")
     assert report.status == "rejected"
-    assert report.file_error.startswith("cannot read the file as csv: ")
-    assert "unicode" in report.file_error.lower()
+    # 0xe9 0x2c (é,) is valid in no encoding we read: named, with how to save the file
+    assert report.file_error.startswith("the file is neither UTF-8 nor GB18030 text (it looks like ")
 
 
 def test_ragged_row_rejects_the_file(con, tmp_path):
@@ -321,7 +324,7 @@ def test_other_formats_store_the_same_trades_and_report_rows(con, tmp_path, fmt)
     assert report.file_format == fmt
     first_row = {"parquet": 1, "jsonl": 1, "xlsx": 2}[fmt]  # Parquet row index / JSONL line / sheet row
     assert errors_of(report) == [(first_row + 2, "amount", "bad",
-                                  "not a plain decimal with at most 2 decimals (digits and one '.')")]
+                                  "not a decimal amount: 'b' is not allowed (only digits, one '.' and ',' between groups of three, as in 1,234,567.50)")]
     assert con.execute("SELECT trade_id, amount::VARCHAR, local_date FROM trades ORDER BY trade_id").fetchall() == [
         ("t1", "100.00", dt.date(2025, 1, 1)), ("t2", "7.50", dt.date(2024, 3, 1))]
 

@@ -75,7 +75,7 @@ def test_dataset_errors_are_row_numbered_and_nothing_is_loaded(con, tmp_path):
 
 def test_missing_column_is_named(con, tmp_path):
     report = load(con, tmp_path, "platforms", "platform_id,name\nX,Y\n")
-    assert (report.status, report.file_error) == ("rejected", "missing required columns: certified_on, certified_until")
+    assert (report.status, report.file_error) == ("rejected", "missing required columns certified_on, certified_until; found: platform_id, name")
 
 
 def test_affiliations_replace_the_whole_set_and_keep_record_ids(con, tmp_path):
