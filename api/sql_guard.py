@@ -171,11 +171,12 @@ def open_sandbox(snapshot: Path, *, memory_limit: str, threads: int) -> duckdb.D
             "memory_limit": memory_limit,
             "threads": threads,
             "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,  # also keeps ICU out: TIMESTAMPTZ values come back in UTC
+            "autoload_known_extensions": False,
             "allow_community_extensions": False,
         },
     )
     con.execute(f"ATTACH '{_sql_str(str(snapshot))}' AS {SNAPSHOT_CATALOG} (READ_ONLY)")
+    con.execute("SET GLOBAL TimeZone = 'UTC'")  # P3: instants print in UTC whatever the host's TZ
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")  # last: nothing can be changed back
     return con

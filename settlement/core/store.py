@@ -41,6 +41,9 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False,
     if not read_only:
         config["temp_directory"] = str(path.with_name(path.name + ".tmp"))
     con = duckdb.connect(str(path), read_only=read_only, config=config)
+    # P3: results never depend on the host's time zone. Local dates are derived explicitly in SQL; pinning
+    # the session zone of every connection (cursors too: GLOBAL) to UTC also fixes how instants print.
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
     return con
 
 
