@@ -7,7 +7,7 @@ the order a year is settled: setup, inputs, settle, audit, server, tools.
 
 from __future__ import annotations
 
-from settlement.cli import affiliates_cmds, api_cmds, generate_cmds, ingest_cmds, ledger_cmds, settle_cmds
+from settlement.cli import affiliates_cmds, api_cmds, flags_cmds, generate_cmds, ingest_cmds, ledger_cmds, settle_cmds
 from settlement.cli._app import app, register
 
 # Help panel → its commands, in the order a year is settled (dicts keep this order, so does ``settle -h``).
@@ -17,7 +17,7 @@ PIPELINE = {
                "uploads": ingest_cmds.uploads_app},
     "Settle": {"run": settle_cmds.run_cmd, "explain": settle_cmds.explain_app,
                "affiliates": affiliates_cmds.affiliates_app, "payouts": ledger_cmds.payouts_cmd},
-    "Audit": {"ledger": ledger_cmds.ledger_app},
+    "Audit": {"ledger": ledger_cmds.ledger_app, "flags": flags_cmds.flags_app},
     "Server": {"serve": api_cmds.serve, "tokens": api_cmds.tokens_app},
     "Tools": {"generate": generate_cmds.generate_cmd, "demo": settle_cmds.demo_cmd},
 }
