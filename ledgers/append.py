@@ -27,6 +27,9 @@ import polars as pl
 from ledgers.chain import KEY_COLUMNS, Entry, InvalidTargets, LedgerConflict, RunResult, canonical_sql, chain_hash
 from ledgers.chain import quietly as _quietly
 
+# Runs whose entries are void (CONTRACT "Settlement lifecycle"): a reject record of ledgers.events names them.
+REJECTED_RUNS = "(SELECT run_id FROM lifecycle_events WHERE kind = 'reject')"
+
 
 # One process-level lock: runs of this process append one at a time (threads with con.cursor()).
 # Across connections the ledger_head row does the same: both transactions update it, DuckDB lets only
@@ -80,6 +83,7 @@ def append_run(
     engine_version: str,
     started_at: dt.datetime,
     within_transaction: bool = False,
+    started_by: str | None = None,
 ) -> RunResult:
     """Record one settlement run of ``year`` and append the deltas that bring every key to its target (P13).
 
@@ -87,6 +91,10 @@ def append_run(
     ≤ 2 places, ≥ 0). A key of ``year`` in the ledger but absent from targets has target 0 (claw-back).
     All in one transaction: the run row, its targets, the entries (first for a key 'accrual', later
     'adjustment'), the chain head. Unchanged inputs → no entry, but the run is still recorded.
+    Entries of rejected runs are void: the balance a delta is taken against is Σ entries of the key's
+    runs not rejected (the entitlement), so the run after a rejection proposes again.
+
+    started_by: who started the run (recorded on settlement_runs; the approver must be someone else).
 
     within_transaction: the caller already ran BEGIN on ``con`` and will COMMIT (to store more rows
     atomically with the run); then a conflict raises LedgerConflict and the caller must roll back.
@@ -106,7 +114,8 @@ def append_run(
         if problems:
             raise InvalidTargets("; ".join(p[0] for p in problems))
         args = dict(year=year, normalized=normalized, params_hash=params_hash,
-                    inputs_fingerprint=inputs_fingerprint, engine_version=engine_version, started_at=started_at)
+                    inputs_fingerprint=inputs_fingerprint, engine_version=engine_version, started_at=started_at,
+                    started_by=started_by)
         with _APPEND_LOCK:
             if within_transaction:
                 try:
@@ -148,6 +157,7 @@ def _append_in_transaction(
     inputs_fingerprint: str,
     engine_version: str,
     started_at: dt.datetime,
+    started_by: str | None,
 ) -> RunResult:
     now = dt.datetime.now(dt.timezone.utc)
     run_id, last_entry_id, last_hash = _claim_head(con, now)
@@ -169,10 +179,10 @@ def _append_in_transaction(
     head_hash = entries[-1].hash if entries else last_hash
     con.execute(
         "INSERT INTO settlement_runs (run_id, year, started_at, finished_at, params_hash, inputs_fingerprint, "
-        "engine_version, targets_count, entries_appended, head_entry_id, head_hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "engine_version, targets_count, entries_appended, head_entry_id, head_hash, started_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, year, started_at, now, params_hash, inputs_fingerprint, engine_version, targets_count,
-         len(entries), head_entry_id, head_hash],
+         len(entries), head_entry_id, head_hash, started_by],
     )
     con.execute("UPDATE ledger_head SET last_entry_id = ?, last_hash = ?", [head_entry_id, head_hash])
     return RunResult(run_id=run_id, year=year, appended=tuple(entries), targets_count=targets_count)
@@ -192,12 +202,16 @@ def _claim_head(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> tuple[int, 
 
 def _stage_deltas(con, delta: str, *, year: int, run_id: int, last_entry_id: int, now: dt.datetime,
                   fingerprint: str) -> None:
-    """P13, set-based: delta = target − Σ entries per key of the year; keys absent from targets → 0."""
+    """P13, set-based: delta = target − Σ entries per key of the year of the runs not rejected (void entries
+    do not count); keys absent from targets → 0. A key's first entry ever (rejected ones included) is the
+    accrual, every later one an adjustment."""
     con.execute(
         f"""
         CREATE TEMP TABLE {delta} AS
         WITH cur AS (
-            SELECT clause, beneficiary_id, dataset_id, sum(amount) AS balance
+            SELECT clause, beneficiary_id, dataset_id,
+                   coalesce(sum(amount) FILTER (WHERE run_id NOT IN (SELECT run_id FROM {REJECTED_RUNS})), 0)
+                       AS balance
             FROM ledger_entries WHERE year = $year GROUP BY clause, beneficiary_id, dataset_id
         ), tgt AS (
             SELECT clause, beneficiary_id, dataset_id, amount FROM run_targets WHERE run_id = $run_id

@@ -4,6 +4,7 @@ A thin re-export of the modules that own the parts (kept so ``ledger.append_run`
 keep working for every importer):
 - ``ledgers.chain``: the canonical text and hash of an entry, the result types;
 - ``ledgers.append``: ``append_run`` (settlement_runs, run_targets, ledger_entries, ledger_head);
+- ``ledgers.events``: ``record`` (the lifecycle records' chain: approve, reject, notice ...);
 - ``ledgers.verify``: ``verify`` (chain, head, re-derivation, and the lifecycle records' chain);
 - ``ledgers.payouts``: ``payouts`` and its CSV / JSON forms;
 - ``ledgers.export``: ``export`` and ``verify_export``.
@@ -25,12 +26,13 @@ from ledgers.chain import (
     chain_hash,
 )
 from ledgers.export import EXPORT_FORMATS, export, verify_export
-from ledgers.payouts import PAYOUT_COLUMNS, format_amount, payouts, payouts_csv, payouts_records
+from ledgers.events import EVENT_KINDS, record, verify_events
+from ledgers.payouts import PAYOUT_COLUMNS, STATES, format_amount, payouts, payouts_csv, payouts_records
 from ledgers.verify import verify
 
 __all__ = [
-    "CONFLICT_ATTEMPTS", "EXPORT_FORMATS", "GENESIS_HASH", "KEY_COLUMNS", "KINDS", "PAYOUT_COLUMNS", "Entry",
+    "CONFLICT_ATTEMPTS", "EVENT_KINDS", "EXPORT_FORMATS", "GENESIS_HASH", "KEY_COLUMNS", "KINDS", "PAYOUT_COLUMNS", "Entry",
     "InvalidTargets", "LedgerConflict", "RunResult", "VerifyResult", "append_run", "canonical_sql", "chain_hash",
-    "export", "format_amount", "payouts", "payouts_csv", "payouts_records", "serialised", "verify",
+    "export", "format_amount", "payouts", "payouts_csv", "payouts_records", "record", "serialised", "STATES", "verify", "verify_events",
     "verify_export",
 ]

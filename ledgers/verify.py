@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 
 from ledgers.chain import GENESIS_HASH, VerifyResult, canonical_sql
+from ledgers.events import verify_events
 
 
 # Each check returns (entry_id or NULL, message) rows, the first (lowest entry) is reported.
@@ -81,8 +82,10 @@ ORDER BY entry_id NULLS LAST, k
 LIMIT 1
 """
 
-# Re-derivation (P13): after each run R of year Y, every key's balance (Σ entries with run_id ≤ R)
-# equals R's recorded target, 0 when absent. Runs × keys of the year, with an as-of join to balances.
+# Re-derivation (P13): after each run R of year Y, every key's balance equals R's recorded target, 0 when
+# absent. The balance R saw: Σ entries with run_id ≤ R, less those of runs rejected before R ran (a reject
+# record's head_run_id < R; a run rejected later still counted when R ran). Runs × keys of the year, an
+# as-of join to cumulative balances, minus the (few) voided amounts.
 _DERIVE_SQL = """
 WITH per AS (
     SELECT year, clause, beneficiary_id, dataset_id, run_id, sum(amount) AS amt, max(entry_id) AS last_entry
@@ -99,11 +102,23 @@ WITH per AS (
 ), grid AS (
     SELECT s.run_id, k.year, k.clause, k.beneficiary_id, k.dataset_id
     FROM settlement_runs s JOIN keys k ON k.year = s.year
-), balances AS (
+), as_of AS (
     SELECT g.*, coalesce(b.balance, 0) AS balance, b.last_entry
     FROM grid g ASOF LEFT JOIN bal b
       ON g.year = b.year AND g.clause = b.clause AND g.beneficiary_id = b.beneficiary_id
      AND g.dataset_id = b.dataset_id AND g.run_id >= b.run_id
+), rejected AS (
+    SELECT run_id, min(head_run_id) AS rejected_after FROM lifecycle_events WHERE kind = 'reject' GROUP BY run_id
+), voided AS (
+    SELECT g.run_id, g.year, g.clause, g.beneficiary_id, g.dataset_id, sum(p.amt) AS amt
+    FROM per p JOIN rejected r USING (run_id)
+    JOIN grid g ON g.year = p.year AND g.clause = p.clause AND g.beneficiary_id = p.beneficiary_id
+     AND g.dataset_id = p.dataset_id AND r.rejected_after < g.run_id
+    GROUP BY ALL
+), balances AS (
+    SELECT a.run_id, a.year, a.clause, a.beneficiary_id, a.dataset_id, a.last_entry,
+           a.balance - coalesce(v.amt, 0) AS balance
+    FROM as_of a LEFT JOIN voided v USING (run_id, year, clause, beneficiary_id, dataset_id)
 )
 SELECT a.last_entry,
        'after run ' || a.run_id || ' key ' || a.year || '/' || a.clause || '/' || a.beneficiary_id || '/'
@@ -119,7 +134,8 @@ LIMIT 1
 
 def verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
     """Recompute every hash in entry order, check the prev_hash links, the head, the runs' accounting and
-    re-derive every key's balance from the recorded targets. Names the first bad entry."""
+    re-derive every key's balance from the recorded targets (rejected runs void from their rejection on);
+    then the lifecycle records (``ledgers.events.verify_events``). Names the first bad entry or record."""
     entries = con.execute("SELECT count(*) FROM ledger_entries").fetchall()[0][0]
     runs = con.execute("SELECT count(*) FROM settlement_runs").fetchall()[0][0]
     for sql in (_CHAIN_SQL, _HEAD_SQL, _DERIVE_SQL):
@@ -127,5 +143,10 @@ def verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
         if bad:
             entry_id, message = bad[0]
             return VerifyResult(False, entries, entry_id, message, runs)
-    return VerifyResult(True, entries, None, f"ok: {entries} entries in {runs} runs verified", runs)
+    events = con.execute("SELECT count(*) FROM lifecycle_events").fetchall()[0][0]
+    problem = verify_events(con)
+    if problem:
+        return VerifyResult(False, entries, None, problem, runs)
+    records = f", {events} lifecycle records" if events else ""
+    return VerifyResult(True, entries, None, f"ok: {entries} entries in {runs} runs{records} verified", runs)
 

@@ -16,8 +16,10 @@ appends nothing (P13). All uploads are included, not only the year's: a late ref
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 
 import duckdb
@@ -91,8 +93,19 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
 
 
 
-def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledger.RunResult:
-    """Settle one year: compute the targets (P9–P12), append the deltas (P13), store why (P12)."""
+def default_started_by() -> str:
+    """Who starts a run when nobody is named: the OS user, as ``cli:<user>`` (CONTRACT `settle run --by`)."""
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "cli:" + os.environ.get("USER", "unknown")
+
+
+def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params,
+                   started_by: str | None = None) -> ledger.RunResult:
+    """Settle one year: compute the targets (P9–P12), append the deltas (P13), store why (P12).
+    ``started_by`` is recorded on the run (four eyes: its approver must be someone else)."""
+    started_by = started_by or default_started_by()
     started_at = datetime.now(timezone.utc)
     fingerprint = inputs_fingerprint(con, year, params_hash=params.sha256)
     previous = con.execute(
@@ -101,7 +114,7 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledg
     if previous and previous[0][1] == fingerprint:
         # Same inputs as the year's last run: same targets (P13: appends nothing unless the ledger moved);
         # its exclusions / explanations stay valid (view run_explanation_source), nothing is recomputed.
-        return _rerun_unchanged(con, year, previous[0][0], fingerprint, params.sha256, started_at)
+        return _rerun_unchanged(con, year, previous[0][0], fingerprint, params.sha256, started_at, started_by)
     targets = clauses.compute_targets(con, year, params=params)
     try:
         # One transaction: the run, its entries (P13) and its exclusions/explanations (P12) land together.
@@ -118,6 +131,7 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledg
                     engine_version=ENGINE_VERSION,
                     started_at=started_at,
                     within_transaction=True,
+                    started_by=started_by,
                 )
                 store_run_results(con, result.run_id, targets)
                 compute_flags(con, year, result.run_id, params=params)  # issue 13: signals, never amounts
@@ -136,13 +150,14 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params) -> ledg
 
 
 def _rerun_unchanged(con, year: int, previous_run: int, fingerprint: str, params_hash: str,
-                     started_at: datetime) -> ledger.RunResult:
+                     started_at: datetime, started_by: str) -> ledger.RunResult:
     targets = con.sql(
         "SELECT CAST(clause AS BIGINT) AS clause, beneficiary_id, dataset_id, amount FROM run_targets "
         "WHERE run_id = ? ORDER BY ALL", params=[previous_run]
     ).pl().cast(clauses.TARGET_SCHEMA)
     return ledger.append_run(con, year=year, targets=targets, params_hash=params_hash,
-                             inputs_fingerprint=fingerprint, engine_version=ENGINE_VERSION, started_at=started_at)
+                             inputs_fingerprint=fingerprint, engine_version=ENGINE_VERSION, started_at=started_at,
+                             started_by=started_by)
 
 
 def explanation_run(con: duckdb.DuckDBPyConnection, run_id: int) -> int:
@@ -192,6 +207,7 @@ def year_needs_no_run(con: duckdb.DuckDBPyConnection, year: int, *, params) -> b
     return not con.execute("SELECT count(*) FROM ledger_entries WHERE year = ?", [year]).fetchall()[0][0]
 
 
-def settle_all(con: duckdb.DuckDBPyConnection, *, params) -> list[ledger.RunResult]:
+def settle_all(con: duckdb.DuckDBPyConnection, *, params, started_by: str | None = None) -> list[ledger.RunResult]:
     """Settle every year per CONTRACT, oldest first."""
-    return [run_settlement(con, y, params=params) for y in years_to_settle(con, params=params)]
+    return [run_settlement(con, y, params=params, started_by=started_by)
+            for y in years_to_settle(con, params=params)]
