@@ -87,7 +87,7 @@ _TYPED_ROW = (
     "CAST(? AS VARCHAR) AS beneficiary_id, CAST(? AS VARCHAR) AS dataset_id, CAST(? AS DECIMAL(18,2)) AS amount, "
     "CAST(? AS VARCHAR) AS actor, CAST(? AS VARCHAR) AS note, CAST(? AS VARCHAR) AS run_started_by, "
     "CAST(? AS DATE) AS on_date, CAST(? AS DATE) AS until_date, CAST(? AS BIGINT) AS head_run_id, "
-    "CAST(? AS TIMESTAMPTZ) AS created_at"
+    "CAST(? AS TIMESTAMPTZ) AS created_at, CAST(? AS VARCHAR) AS prev_hash, CAST(? AS VARCHAR) AS hash"
 )
 
 
@@ -108,9 +108,10 @@ def _record_in_transaction(con: duckdb.DuckDBPyConnection, build: Build) -> list
             raise ValueError(f"bad lifecycle record {row!r}")
         values = [last_id + i] + [row.get(f) for f in EVENT_FIELDS] + [head_run_id, now]
         # the canonical text of the row as it will be stored (same column types), then the row with its hash
-        canonical = con.execute(f"SELECT {canonical_event_sql()} FROM ({_TYPED_ROW})", values).fetchall()[0][0]
+        canonical = con.execute(f"SELECT {canonical_event_sql()} FROM ({_TYPED_ROW})",
+                                values + [prev, ""]).fetchall()[0][0]
         prev_hash, prev = prev, chain_hash(canonical, prev)
-        con.execute(f"INSERT INTO lifecycle_events SELECT *, ?, ? FROM ({_TYPED_ROW})", values + [prev_hash, prev])
+        con.execute(f"INSERT INTO lifecycle_events {_TYPED_ROW}", values + [prev_hash, prev])
         ids.append(last_id + i)
     if ids:
         con.execute("UPDATE ledger_head SET last_event_id = ?, last_event_hash = ?", [ids[-1], prev])

@@ -1,0 +1,95 @@
+"""Review of a settlement run: the runs list, approve and reject (CONTRACT `settle runs list`, `settle
+approve`, `settle reject`).
+
+A run's entries are approved or rejected together, by someone other than the identity that started it
+(four eyes: 复核人不得为核算发起人). Review order within a year: a run's deltas were computed on top of
+every earlier run not rejected, so runs are approved oldest first (an earlier proposed run must be
+reviewed first) and rejected newest first (a later run not rejected, computed on top of this one, must be
+rejected first). Refusals are ``UserError`` (exit 1). Every review is a ``ledgers.events`` record,
+checked and written in one transaction.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ledgers import events
+from settlement.core.errors import UserError
+
+RUN_STATES = ("proposed", "approved", "rejected", "unchanged")
+
+
+def runs_list(con: duckdb.DuckDBPyConnection, year: int | None = None) -> list[dict]:
+    """Every run (of ``year``), oldest first: run_id, year, started_by, started_at, state, entries,
+    reviewed_by, reviewed_at, review_note, amount (Σ of its entries)."""
+    rel = con.sql(
+        """
+        SELECT r.run_id, r.year, r.started_by, r.started_at, r.state, r.entries, r.reviewed_by, r.reviewed_at,
+               r.review_note, CAST(coalesce((SELECT sum(amount) FROM ledger_entries e WHERE e.run_id = r.run_id), 0)
+                                   AS DECIMAL(18,2)) AS amount
+        FROM run_states r WHERE $year IS NULL OR r.year = $year ORDER BY r.run_id
+        """,
+        params=dict(year=year),
+    )
+    return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
+
+
+def _run(con: duckdb.DuckDBPyConnection, run_id: int) -> dict:
+    rel = con.sql("SELECT run_id, year, started_by, state, entries FROM run_states WHERE run_id = ?", params=[run_id])
+    rows = rel.fetchall()
+    if not rows:
+        raise UserError(f"no run {run_id}", code="not_found")
+    return dict(zip(rel.columns, rows[0]))
+
+
+def _check_reviewable(run: dict, by: str) -> None:
+    if not by or not by.strip():
+        raise UserError("--by must name the reviewer")
+    if run["state"] != "proposed":
+        raise UserError(f"run {run['run_id']} is {run['state']}, not proposed: nothing to review", code="conflict")
+    if by == run["started_by"]:
+        raise UserError(f"{by} started run {run['run_id']}: another person must review it (four eyes)",
+                        code="forbidden")
+
+
+def approve_run(con: duckdb.DuckDBPyConnection, run_id: int, *, by: str, comment: str | None = None,
+                acknowledge_flags: bool = False) -> int:
+    """Approve every entry of a proposed run; returns the approval record's event id.
+
+    ``acknowledge_flags`` is accepted for the integrity flags' review (CONTRACT); amounts never depend on it."""
+    del acknowledge_flags  # integrity flags gate approval once they exist (another module's check)
+
+    def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
+        run = _run(c, run_id)
+        _check_reviewable(run, by)
+        earlier = c.execute(
+            "SELECT min(run_id) FROM run_states WHERE year = ? AND run_id < ? AND state = 'proposed'",
+            [run["year"], run_id]).fetchall()[0][0]
+        if earlier is not None:
+            raise UserError(f"run {earlier} of {run['year']} is still proposed and run {run_id} was computed on "
+                            f"top of it: approve or reject run {earlier} first", code="conflict")
+        return [dict(kind="approve", year=run["year"], run_id=run_id, actor=by, note=comment or None,
+                     run_started_by=run["started_by"])]
+
+    return events.record(con, build)[0]
+
+
+def reject_run(con: duckdb.DuckDBPyConnection, run_id: int, *, by: str, reason: str) -> int:
+    """Reject a proposed run: its entries stay in the ledger, void; the next run proposes again from the
+    entitlement. Returns the rejection record's event id."""
+    if not reason or not reason.strip():
+        raise UserError("--reason must say why the run is rejected")
+
+    def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
+        run = _run(c, run_id)
+        _check_reviewable(run, by)
+        later = c.execute(
+            "SELECT max(run_id) FROM run_states WHERE year = ? AND run_id > ? AND state IN ('proposed', 'approved')",
+            [run["year"], run_id]).fetchall()[0][0]
+        if later is not None:
+            raise UserError(f"run {later} of {run['year']} was computed on top of run {run_id}: reject run {later} "
+                            "first", code="conflict")
+        return [dict(kind="reject", year=run["year"], run_id=run_id, actor=by, note=reason.strip(),
+                     run_started_by=run["started_by"])]
+
+    return events.record(con, build)[0]
