@@ -7,7 +7,7 @@ Routes are thin edges: role checks through ``api.deps``, every owner / operator 
 
 from __future__ import annotations
 
-from api.routes import datasets, health, ledger, payouts, settlements, sql, tokens, uploads
+from api.routes import datasets, health, ledger, payouts, settlements, sql, tokens, uploads  # noqa: I001
 
 ROUTERS = (health.router, payouts.router, settlements.router, ledger.router, uploads.router, sql.router,
            datasets.router, tokens.router)

@@ -12,12 +12,25 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from settlement.access.scope import Scope, visible_dataset, visible_payouts, visible_upload
+from settlement.access.scope import (
+    Scope,
+    visible_dataset,
+    visible_payouts,
+    visible_upload,
+)
 from settlement.core import store
 from settlement.core.errors import UserError
 from settlement.inputs import ingest
-from tests.support.api import (  # noqa: F401  (fixtures)
-    OWNER_A, OWNER_B, PLATFORM_A, PLATFORM_B, ApiEnv, append_ledger, make_store, trade_csv, trade_row,
+from tests.support.api import (
+    OWNER_A,
+    OWNER_B,
+    PLATFORM_A,
+    PLATFORM_B,
+    ApiEnv,
+    append_ledger,
+    make_store,
+    trade_csv,
+    trade_row,
 )
 
 A = ApiEnv.auth
