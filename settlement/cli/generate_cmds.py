@@ -5,6 +5,7 @@ Thin edge: parses options, calls ``settlement.tools.generate.generate`` and prin
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,9 @@ import typer
 
 from settlement.cli._app import fail
 from settlement.cli.render import FileFormat
-from settlement.tools.generate import GenerateSpec, generate, parse_size, spec_errors
+from settlement.tools.generate import SHAPES, GenerateSpec, generate, parse_size, spec_errors
+
+Shape = Enum("Shape", {name: name for name in SHAPES}, type=str)
 
 
 def generate_cmd(
@@ -31,6 +34,13 @@ def generate_cmd(
         str | None,
         typer.Option("--bytes-target", help="Keep adding trades until the trade files hold this much, e.g. 4.5GiB"),
     ] = None,
+    shape: Annotated[
+        Shape, typer.Option("--shape", help="default (owners buy too, one giant affiliate group) | realistic "
+                                            "(an honest exchange: clean data raises almost no integrity flag)")
+    ] = None,
+    fraud: Annotated[bool, typer.Option("--fraud", help="Plant every integrity pattern (fraud_trades.csv, "
+                                                        "late_refunds.csv, fraud_plants.csv; issue 13)")] = False,
+    fraud_each: Annotated[int, typer.Option("--fraud-each", help="Instances of each pattern with --fraud")] = 3,
 ) -> None:
     """Write datasets.csv, platforms.csv, affiliations.csv, prior_awards.csv and trade files into --out."""
     try:
@@ -48,6 +58,8 @@ def generate_cmd(
         platforms=platforms,
         chunk_rows=chunk_rows,
         bytes_target=target,
+        shape=(shape or Shape.default).value,
+        fraud_each=fraud_each if fraud else 0,
     )
     errors = spec_errors(spec)
     if errors:

@@ -26,22 +26,26 @@ WHERE cb.run_id = {ctx.run_id} AND cb.group_counted"""
 
 
 def thin_threshold_sql(ctx: FlagContext) -> str:
-    """THIN_THRESHOLD: dropping the caller groups whose net is below ``tiny_share`` of the base leaves the
-    qualifying dataset at or under the caller threshold (P10.3, P10.4)."""
+    """THIN_THRESHOLD: the smallest caller groups of a qualifying dataset whose nets together stay below
+    ``tiny_share`` of its base are "tiny"; dropping them would leave it at or under the caller threshold
+    (P10.3, P10.4)."""
     tiny = dec(ctx.th("THIN_THRESHOLD", "tiny_share"))
     return f"""
 WITH g AS (
     SELECT dataset_id, owner_id, group_id, any_value(base) AS base, any_value(caller_groups) AS callers,
            any_value(caller_threshold) AS thr, sum(net_amount) AS net, list(buyer_id ORDER BY buyer_id) AS buyers
     FROM ({_counted(ctx)}) WHERE qualifies GROUP BY dataset_id, owner_id, group_id
+), c AS (  -- smallest first: a group is tiny while the running sum of the nets stays under the share
+    SELECT *, sum(net) OVER (PARTITION BY dataset_id, owner_id ORDER BY net, group_id) < {tiny} * base AS tiny
+    FROM g
 ), d AS (
     SELECT dataset_id, owner_id, any_value(base) AS base, any_value(callers) AS callers, any_value(thr) AS thr,
-           count(*) FILTER (WHERE net >= {tiny} * base) AS solid,
-           list(group_id ORDER BY group_id) FILTER (WHERE net < {tiny} * base) AS tiny_groups,
-           flatten(list(buyers) FILTER (WHERE net < {tiny} * base)) AS tiny_buyers,
-           sum(net) FILTER (WHERE net < {tiny} * base) AS tiny_net
-    FROM g GROUP BY dataset_id, owner_id
-    HAVING count(*) FILTER (WHERE net < {tiny} * base) > 0 AND count(*) FILTER (WHERE net >= {tiny} * base) <= any_value(thr)
+           count(*) FILTER (WHERE NOT tiny) AS solid,
+           list(group_id ORDER BY group_id) FILTER (WHERE tiny) AS tiny_groups,
+           flatten(list(buyers) FILTER (WHERE tiny)) AS tiny_buyers,
+           sum(net) FILTER (WHERE tiny) AS tiny_net
+    FROM c GROUP BY dataset_id, owner_id
+    HAVING count(*) FILTER (WHERE tiny) > 0 AND count(*) FILTER (WHERE NOT tiny) <= any_value(thr)
 )
 SELECT 'THIN_THRESHOLD' AS code, dataset_id, NULL AS platform_id,
        list_sort(list_distinct(list_append(tiny_buyers, owner_id))) AS parties, []::VARCHAR[] AS evidence,
@@ -49,8 +53,8 @@ SELECT 'THIN_THRESHOLD' AS code, dataset_id, NULL AS platform_id,
        to_json(struct_pack(owner_id := owner_id, caller_groups := callers, caller_threshold := thr,
                            base := base::VARCHAR, tiny_groups := tiny_groups, tiny_net := tiny_net::VARCHAR,
                            groups_left := solid, tiny_share := '{ctx.th("THIN_THRESHOLD", "tiny_share")}'))::VARCHAR AS figures,
-       format('dataset {{}} of {{}} qualifies with {{}} caller groups (needs more than {{}}, P10.4), but {{}} of them '
-              || 'together net only {{}} of a base of {{}}; without the groups under {{}}% of the base it has {{}}',
+       format('dataset {{}} of {{}} qualifies with {{}} caller groups (needs more than {{}}, P10.4), but its {{}} '
+              || 'smallest together net only {{}} of a base of {{}} (under {{}}%); without them it has {{}}',
               dataset_id, owner_id, callers, thr, len(tiny_groups), tiny_net, base,
               {dec(ctx.th("THIN_THRESHOLD", "tiny_share"))} * 100, solid) AS detail
 FROM d"""

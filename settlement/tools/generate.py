@@ -15,6 +15,13 @@ What the data looks like (so benchmarks meet realistic shapes):
   year boundary (P3), written as UTC ``Z``, local without offset, or ``+08:00``;
 - amounts are exact 2-decimal strings (P1).
 
+Shapes (``shape``): ``default`` as above (owners also buy, random affiliation records that join most parties
+into one group: a stress case); ``realistic`` = an honest exchange (buyers are never owners, milder buyer
+skew, each dataset has a list price and sales vary around it by ~25 %, affiliations are corporate groups of
+buyers and owners' own holders, ``settlement.tools.fraud.realistic_affiliations``). ``fraud_each`` > 0 plants
+every integrity pattern that many times (``settlement.tools.fraud``: fraud_trades.csv, late_refunds.csv,
+fraud_plants.csv), on parties and datasets of their own.
+
 Rows are made in fixed blocks of BLOCK_ROWS, each with its own seeded generator, so the rows are the same
 whatever the chunking and memory stays bounded however many rows are asked for (a > 4 GiB file is fine).
 """
@@ -31,6 +38,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from settlement.tools import fraud
 from settlement.tools.credit_codes import credit_codes
 
 BLOCK_ROWS = 1_000_000
@@ -54,6 +62,9 @@ FULL_REFUND_RATE = 0.3
 DATASET_ZIPF = 1.1
 BUYER_ZIPF = 0.9
 OWNER_ZIPF = 1.0
+SHAPES = ("default", "realistic")
+REALISTIC_BUYER_ZIPF = 0.6
+REALISTIC_PRICE_SIGMA = 0.25  # per-sale spread around the dataset's list price (log scale)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,8 @@ class GenerateSpec:
     platforms: int = 3
     chunk_rows: int | None = None  # None: one trade file
     bytes_target: int | None = None  # stop once the trade files hold at least this many bytes
+    shape: str = "default"  # or "realistic" (module docstring)
+    fraud_each: int = 0  # > 0: plant every integrity pattern this many times (settlement.tools.fraud)
 
     def dataset_count(self) -> int:
         return self.datasets if self.datasets is not None else max(20, self.parties // 50)
@@ -109,6 +122,12 @@ def spec_errors(spec: GenerateSpec) -> list[str]:
         errors.append("--chunk-rows must be >= 1")
     if spec.bytes_target is not None and spec.bytes_target < 1:
         errors.append("--bytes-target must be >= 1")
+    if spec.shape not in SHAPES:
+        errors.append(f"--shape must be one of {', '.join(SHAPES)}")
+    if spec.fraud_each < 0 or spec.fraud_each > 1000:
+        errors.append("--fraud-each must be between 0 and 1000")
+    if spec.fraud_each and spec.parties + spec.platforms > fraud.PLANT_SERIAL_BASE:
+        errors.append(f"--parties must be below {fraud.PLANT_SERIAL_BASE:,} with --fraud")
     return errors
 
 
@@ -155,6 +174,8 @@ class _World:
     buyer_of_rank: np.ndarray  # party index per buyer rank
     n_parties: int
     n_platforms: int
+    owners: np.ndarray | None = None  # party indices of the owners
+    dataset_price: np.ndarray | None = None  # realistic shape: list price per dataset, cents
 
 
 def _build_world(spec: GenerateSpec, rng: np.random.Generator) -> _World:
@@ -166,6 +187,8 @@ def _build_world(spec: GenerateSpec, rng: np.random.Generator) -> _World:
     owner_of_dataset = owner_pool[zipf_sampler(n_owners, OWNER_ZIPF)(rng, d)]
     dataset_platform = rng.integers(0, p, size=d)
     buyers = p + rng.permutation(m - p)  # any non-platform enterprise may buy, owners included
+    if spec.shape == "realistic":
+        return _realistic_world(spec, rng, codes, owner_pool, owner_of_dataset, dataset_platform)
     return _World(
         codes=codes,
         dataset_owner=owner_of_dataset,
@@ -178,15 +201,30 @@ def _build_world(spec: GenerateSpec, rng: np.random.Generator) -> _World:
     )
 
 
+def _realistic_world(spec, rng, codes, owner_pool, owner_of_dataset, dataset_platform) -> _World:
+    """Buyers are the enterprises that own no dataset (an honest exchange: owners do not buy each other's
+    data); each dataset has a list price (log-normal across datasets)."""
+    m, p, d = spec.parties, spec.platforms, spec.dataset_count()
+    not_owner = np.setdiff1d(np.arange(p, m), owner_pool)
+    buyers = rng.permutation(not_owner) if not_owner.size else owner_pool
+    price = np.clip(np.exp(rng.normal(np.log(2_000_00), 1.0, size=d)), 100, 10**10).astype(np.int64)
+    return _World(codes=codes, dataset_owner=owner_of_dataset, dataset_platform=dataset_platform,
+                  dataset_rank=zipf_sampler(d, DATASET_ZIPF), buyer_rank=zipf_sampler(buyers.size, REALISTIC_BUYER_ZIPF),
+                  buyer_of_rank=buyers, n_parties=m, n_platforms=p, owners=owner_pool, dataset_price=price)
+
+
 # ---------------------------------------------------------------------------------------------- registries
 
 
 def datasets_frame(spec: GenerateSpec, world: _World, rng: np.random.Generator) -> pl.DataFrame:
-    """datasets.csv: mostly certified with open bounds; some from mid-window, some ending, some never (P10.1)."""
+    """datasets.csv: mostly certified since 2023-01-01 with an open end; some from mid-window, some ending,
+    some only from 2027 (never within the window) (P10.1)."""
     d = spec.dataset_count()
     kind = rng.choice(4, size=d, p=[0.80, 0.10, 0.05, 0.05])
     start = _epoch_day(date(2023, 6, 1)) + rng.integers(0, 900, size=d)
-    on = np.where(kind == 1, start, np.where(kind == 3, _epoch_day(date(2027, 1, 1)), -1))
+    # P10.1 (amended 2026-11-30): an empty certified_on means never certified, so "certified throughout"
+    # is written as certified since 2023-01-01 (before the window opens).
+    on = np.where(kind == 1, start, np.where(kind == 3, _epoch_day(date(2027, 1, 1)), _epoch_day(date(2023, 1, 1))))
     until = np.where(kind == 2, start, -1)
     frame = pl.DataFrame(
         {
@@ -335,7 +373,11 @@ def trades_block(world: _World, seed: int, block: int, rows: int) -> pl.DataFram
     platform = world.dataset_platform[ds]
     span = int((LOCAL_END - LOCAL_START).total_seconds())
     local_s = int(LOCAL_START.timestamp()) + rng.integers(0, span, size=n_sale)
-    cents = np.clip(np.exp(rng.normal(np.log(2_000_00), 1.3, size=n_sale)), 1, 99_999_999_99).astype(np.int64)
+    if world.dataset_price is None:
+        cents = np.clip(np.exp(rng.normal(np.log(2_000_00), 1.3, size=n_sale)), 1, 99_999_999_99).astype(np.int64)
+    else:  # realistic: around the dataset's list price
+        spread = np.exp(rng.normal(0.0, REALISTIC_PRICE_SIGMA, size=n_sale))
+        cents = np.clip(world.dataset_price[ds] * spread, 1, 99_999_999_99).astype(np.int64)
 
     # Refunds: distinct sales, each refunded once, by part or in full, 1 hour .. 120 days later.
     sold = np.sort(rng.choice(n_sale, size=n_ref, replace=False)) if n_ref else np.empty(0, dtype=np.int64)
@@ -461,14 +503,17 @@ def generate(spec: GenerateSpec) -> GenerateResult:
     registries = {
         "datasets": datasets_frame(spec, world, rng),
         "platforms": platforms_frame(spec, world),
-        "affiliations": affiliations_frame(spec, world, rng),
+        "affiliations": (affiliations_frame(spec, world, rng) if spec.shape == "default" else
+                         fraud.realistic_affiliations(spec.relations, world.owners, world.buyer_of_rank, world.codes, rng)),
         "prior_awards": prior_awards_frame(spec, rng),
     }
+    extra_files = _write_plants(spec, world, registries) if spec.fraud_each else {}
     registry_files = {}
     for kind, frame in registries.items():
         path = spec.out / f"{kind}.csv"
         frame.write_csv(path)
         registry_files[kind] = path
+    registry_files.update(extra_files)
 
     writer = _TradeWriter(spec.out, spec.fmt, spec.chunk_rows)
     rows = refunds = 0
@@ -498,6 +543,24 @@ def generate(spec: GenerateSpec) -> GenerateResult:
         trade_bytes=sum(f.stat().st_size for f in writer.files),
         seconds=time.perf_counter() - started,
     )
+
+
+def _write_plants(spec: GenerateSpec, world: _World, registries: dict[str, pl.DataFrame]) -> dict[str, Path]:
+    """Add the planted patterns' datasets and affiliations to the registries (in place) and write
+    fraud_trades.csv, late_refunds.csv and fraud_plants.csv; returns those three paths."""
+    plants = fraud.plant(str(world.codes[0]), spec.seed, spec.fraud_each)
+    registries["datasets"] = pl.concat([registries["datasets"], pl.DataFrame(plants.datasets, schema={
+        c: pl.String for c in DATASET_COLUMNS})])
+    if plants.affiliations:
+        registries["affiliations"] = pl.concat([registries["affiliations"], pl.DataFrame(
+            plants.affiliations, schema={c: pl.String for c in AFFILIATION_COLUMNS})])
+    files = {}
+    for name, rows, columns in (("fraud_trades", plants.trades, TRADE_COLUMNS),
+                                ("late_refunds", plants.late_refunds, TRADE_COLUMNS),
+                                ("fraud_plants", plants.manifest, fraud.MANIFEST_COLUMNS)):
+        files[name] = spec.out / f"{name}.csv"
+        pl.DataFrame(rows, schema={c: pl.String for c in columns}).write_csv(files[name])
+    return files
 
 
 def parse_size(text: str) -> int:

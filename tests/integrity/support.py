@@ -30,3 +30,32 @@ def codes(con, year: int = 2024) -> set[str]:
 def settle_with(con, trades: list[dict], year: int = 2024):
     upload(con, trades)
     return settle(con, year)
+
+
+def load_generated(tmp_path, folder, year: int = 2024):
+    """Load a `settle generate` folder through the real registry and ingest stages, settle ``year``; with
+    plants, ingest late_refunds.csv afterwards and settle again (REFUND_AFTER_APPROVAL)."""
+    from settlement.core import store
+    from settlement.inputs import registry
+    from settlement.inputs.ingest import ingest_file
+
+    db = tmp_path / "generated.duckdb"
+    store.init(db)
+    con = store.open_store(db)
+    for kind in ("platforms", "datasets", "affiliations", "prior_awards"):
+        assert registry.load_registry(con, kind, folder / f"{kind}.csv", loaded_by="test").status == "loaded", kind
+    for name in ("trades.csv", "fraud_trades.csv"):
+        if (folder / name).exists():
+            assert ingest_file(con, folder / name, uploaded_by="test").status == "stored", name
+    settle(con, year)
+    if (folder / "late_refunds.csv").exists():
+        assert ingest_file(con, folder / "late_refunds.csv", uploaded_by="test").status == "stored"
+        settle(con, year)
+    return con
+
+
+def matches(flag, plant: dict) -> bool:
+    """A flag finds a plant (fraud_plants.csv row) when it has the plant's code, names every party the
+    plant lists and, when the plant names a dataset, is about that dataset."""
+    return (flag.code == plant["code"] and set(plant["parties"].split(";")) <= set(flag.parties)
+            and (not plant["dataset_id"] or flag.dataset_id == plant["dataset_id"]))
