@@ -235,7 +235,7 @@ def child(stage: str, db: str) -> dict:
                     AND p.local_date BETWEEN gb.day_from AND gb.day_to"""
         ).fetchall()[0][0]
     elif stage == "explain_pairs":
-        from settlement.affiliates.explain import explain_pairs
+        from settlement.affiliates.pairs import explain_pairs
 
         sample = con.sql(
             """SELECT DISTINCT p.buyer_id AS a_id, p.owner_id AS b_id, p.local_date AS on_date FROM bench_pairs p

@@ -322,3 +322,48 @@ def day_label_intervals(
     return static_label, timeline.select(
         pl.col("k").cast(NODE), pl.col("s").cast(DAY), pl.col("e").cast(DAY), pl.col("label").cast(NODE)
     )
+
+
+def shortest_path(indptr: np.ndarray, indices: np.ndarray, s: int, t: int) -> list[int] | None:
+    """A shortest s..t path in an undirected CSR graph (both directions stored), or None.
+
+    Bidirectional breadth-first search, a whole level at a time from the side whose frontier has the
+    fewer edges; at the first level where the two searches touch, the meeting node with the smallest
+    distance from the other side (then the smallest id) closes the path, so the path is shortest."""
+    if s == t:
+        return [s]
+    parent = ({s: -1}, {t: -1})
+    depth = ({s: 0}, {t: 0})
+    frontier = ([s], [t])
+    while frontier[0] and frontier[1]:
+        cost = [int((indptr[np.array(f) + 1] - indptr[np.array(f)]).sum()) for f in frontier]
+        side = 0 if cost[0] <= cost[1] else 1
+        own_parent, own_depth = parent[side], depth[side]
+        other_depth = depth[1 - side]
+        nxt: list[int] = []
+        meet: list[int] = []
+        for v in frontier[side]:
+            d = own_depth[v] + 1
+            for w in indices[indptr[v]:indptr[v + 1]].tolist():
+                if w in own_parent:
+                    continue
+                own_parent[w] = v
+                own_depth[w] = d
+                nxt.append(w)
+                if w in other_depth:
+                    meet.append(w)
+        if meet:
+            w = min(meet, key=lambda x: (other_depth[x], x))
+            half = []
+            x = w
+            while x != -1:
+                half.append(x)
+                x = parent[0][x]
+            half.reverse()  # s .. w
+            x = parent[1][w]
+            while x != -1:
+                half.append(x)
+                x = parent[1][x]
+            return half  # s .. w .. t
+        frontier = (nxt, frontier[1]) if side == 0 else (frontier[0], nxt)
+    return None

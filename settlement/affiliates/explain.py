@@ -10,16 +10,15 @@ records (``settlement.affiliates.records``). Must not import the CLI, the API, t
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 
 import duckdb
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
-from settlement.affiliates.engine import components, p7_edges, share_units
+from settlement.affiliates.engine import components, p7_edges, share_units, shortest_path
 from settlement.affiliates.groups import EPOCH, _day, _encode
 from settlement.affiliates.records import (
     RelationExplanation,
@@ -236,157 +235,6 @@ def explain_relation(
     return _DateContext(con, on, equity_threshold).explain(a_id, b_id)
 
 
-def _shortest_path(indptr: np.ndarray, indices: np.ndarray, s: int, t: int) -> list[int] | None:
-    """A shortest s..t path in an undirected CSR graph (both directions stored), or None.
-
-    Bidirectional breadth-first search, a whole level at a time from the side whose frontier has the
-    fewer edges; at the first level where the two searches touch, the meeting node with the smallest
-    distance from the other side (then the smallest id) closes the path, so the path is shortest."""
-    if s == t:
-        return [s]
-    parent = ({s: -1}, {t: -1})
-    depth = ({s: 0}, {t: 0})
-    frontier = ([s], [t])
-    while frontier[0] and frontier[1]:
-        cost = [int((indptr[np.array(f) + 1] - indptr[np.array(f)]).sum()) for f in frontier]
-        side = 0 if cost[0] <= cost[1] else 1
-        own_parent, own_depth = parent[side], depth[side]
-        other_depth = depth[1 - side]
-        nxt: list[int] = []
-        meet: list[int] = []
-        for v in frontier[side]:
-            d = own_depth[v] + 1
-            for w in indices[indptr[v]:indptr[v + 1]].tolist():
-                if w in own_parent:
-                    continue
-                own_parent[w] = v
-                own_depth[w] = d
-                nxt.append(w)
-                if w in other_depth:
-                    meet.append(w)
-        if meet:
-            w = min(meet, key=lambda x: (other_depth[x], x))
-            half = []
-            x = w
-            while x != -1:
-                half.append(x)
-                x = parent[0][x]
-            half.reverse()  # s .. w
-            x = parent[1][w]
-            while x != -1:
-                half.append(x)
-                x = parent[1][x]
-            return half  # s .. w .. t
-        frontier = (nxt, frontier[1]) if side == 0 else (frontier[0], nxt)
-    return None
-
-
-def explain_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, equity_threshold: Decimal) -> pl.DataFrame:
-    """``pairs`` (a_id, b_id, on_date) with a column ``path``: the explanation text of each pair.
-
-    Built for many distinct pairs: per year, the P7 edges with their day intervals are computed once by
-    the set-based engine; per date, a shortest path from each distinct a_id is found by one
-    breadth-first search over the edges active that day (scipy, C speed); only the edges on the
-    returned paths are explained in Python (records indexed once, filtered by date). Pairs that are
-    not related on their date get the full ``explain_relation`` text (nearest records), one context per
-    date.
-    """
-    threshold = Decimal(equity_threshold)
-    distinct = pairs.select("a_id", "b_id", pl.col("on_date").cast(pl.Date)).unique()
-    texts: dict[tuple[str, str, dt.date], str] = {}
-    everything = _all_records(con)
-    live = everything.filter(~pl.col("exempt"))
-    # year -> date -> a -> [b]: plain dicts (polars group iteration costs a gather per group)
-    plan: dict[int, dict[dt.date, dict[str, list[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for a, b, on in distinct.iter_rows():
-        plan[on.year][on][a].append(b)
-    for year, by_date in sorted(plan.items()):
-        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-        recs = live.filter(
-            (pl.col("valid_from").is_null() | (pl.col("valid_from") <= last))
-            & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= first))
-        )
-        if recs.height == 0:
-            continue
-        frame = recs.select(
-            "a_id", "b_id", (pl.col("relation") == "equity").alias("is_equity"),
-            (pl.col("share").fill_null(0) * 10**10).cast(pl.Int64).alias("share"),
-            pl.max_horizontal(pl.col("valid_from").fill_null(first), pl.lit(first)).alias("vf"),
-            pl.min_horizontal(pl.col("valid_to").fill_null(last), pl.lit(last)).alias("vt"),
-        )
-        enc = _encode(frame)
-        edges = p7_edges(enc.eq, enc.ne, _day(first), _day(last), share_units(threshold))
-        n = enc.parties.len()
-        node = {p: i for i, p in enumerate(enc.parties.to_list())}
-        eu, ev = edges["u"].to_numpy(), edges["v"].to_numpy()
-        es, ee = edges["s"].to_numpy(), edges["e"].to_numpy()
-        parties = enc.parties.to_list()
-        found: list[tuple[str, str, dt.date, list[str]]] = []
-        # Both directions, sorted once by (row, col): each date's CSR is a mask of these arrays, so the
-        # searches run on it as is (no per-call transpose, no per-date sort).
-        rows = np.concatenate([eu, ev])
-        cols = np.concatenate([ev, eu])
-        r_s = np.concatenate([es, es])
-        r_e = np.concatenate([ee, ee])
-        order = np.lexsort((cols, rows))
-        rows, cols, r_s, r_e = rows[order], cols[order], r_s[order], r_e[order]
-        for on, by_source in sorted(by_date.items()):
-            d = _day(on)
-            m = (r_s <= d) & (r_e >= d)
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[m], minlength=n))])
-            graph = csr_matrix((np.ones(int(m.sum()), dtype=np.int8), cols[m], indptr), shape=(n, n))
-            for a, targets in sorted(by_source.items()):
-                for b in targets:
-                    if a == b or a not in node or b not in node:
-                        continue
-                    # Bidirectional search: touches the neighbourhoods of a and b only, not a whole
-                    # 700k-party group as a one-sided BFS per source would.
-                    path = _shortest_path(graph.indptr, graph.indices, node[a], node[b])
-                    if path is not None:
-                        found.append((a, b, on, [parties[i] for i in path]))
-        if not found:
-            continue
-        # Index only the records the found paths need: outright records at path nodes and the equity
-        # records of every party reachable from a path node over pairs strong on some day of the year
-        # (a superset of each day's Ctrl, P6), so a 2M-record set is not turned into Python objects.
-        path_nodes = sorted({p for *_, names in found for p in names})
-        year_strong = (
-            recs.filter(pl.col("relation") == "equity").group_by("a_id", "b_id").agg(pl.col("share").sum())
-            .filter(pl.col("share") >= threshold).select("a_id", "b_id")
-        )
-        seen = pl.DataFrame({"x": path_nodes}, schema={"x": pl.String})
-        frontier = seen
-        while frontier.height:
-            frontier = (
-                frontier.join(year_strong, left_on="x", right_on="a_id").select(pl.col("b_id").alias("x"))
-                .unique().join(seen, on="x", how="anti")
-            )
-            seen = pl.concat([seen, frontier])
-        wanted = recs.filter(pl.col("a_id").is_in(seen["x"].to_list()) | pl.col("b_id").is_in(path_nodes))
-        index = _LocalGraph(_recs(wanted), threshold)
-        views: dict[dt.date, _LocalGraph] = {}
-        for a, b, on, names in found:
-            view = views.get(on) or views.setdefault(on, index.at(on))
-            phrases: list[str] = []
-            for u, v in zip(names, names[1:]):
-                phrases.extend(view.edge_phrases(u, v)[0])
-            texts[(a, b, on)] = _related_text(a, b, on, phrases)
-    missing = [k for k in distinct.iter_rows() if k not in texts]
-    for on in sorted({k[2] for k in missing}):
-        ctx = _DateContext(con, on, threshold, everything)
-        for a, b, d in missing:
-            if d == on:
-                texts[(a, b, d)] = ctx.explain(a, b).text
-    lookup = pl.DataFrame(
-        [(a, b, d, t) for (a, b, d), t in texts.items()],
-        schema={"a_id": pl.String, "b_id": pl.String, "on_date": pl.Date, "path": pl.String},
-        orient="row",
-    )
-    return pairs.with_columns(pl.col("on_date").cast(pl.Date)).join(
-        lookup, on=["a_id", "b_id", "on_date"], how="left", maintain_order="left"
-    )
-
-
 def explain_year_merge(
     con: duckdb.DuckDBPyConnection, a: str, b: str, *, year: int, equity_threshold: Decimal,
     window_start: dt.date, window_end: dt.date,
@@ -410,7 +258,7 @@ def explain_year_merge(
     n = len(parties)
     graph = coo_matrix((np.ones(2 * len(u), dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
                        shape=(n, n)).tocsr()
-    path = _shortest_path(graph.indptr, graph.indices, node[a], node[b])
+    path = shortest_path(graph.indptr, graph.indices, node[a], node[b])
     if path is None:
         return f"{a} and {b} are not one caller group of {year} (P8)."
     first_day = {(int(x), int(y)): int(s) for x, y, s in

@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from settlement.affiliates.explain import explain_pairs
+from settlement.affiliates.pairs import explain_pairs
 from settlement.clauses.year_params import YearParams
 
 
@@ -56,18 +56,21 @@ WHERE a_id <> b_id
     con.execute("DROP TABLE _s_pairs")
 
 
-def exclusions_sql(con: duckdb.DuckDBPyConnection, yp: YearParams) -> str:
-    """The SELECT of one row per (trade, clause) that earns nothing, with its P12 reason and detail, over
-    the TEMP tables of this connection (columns of ``exclusions`` without run_id). Stages _s_refunds."""
-    y = yp.year
-    window = f"{yp.window_start}..{yp.window_end}" if yp.first_day else "none in this year"
-    thr = yp.c6_threshold if yp.c6_threshold is not None else 0
-    # Detail text per reason. Millions of rows can be excluded, so per-row string building is avoided:
-    # constants, per-registry-entry texts joined from small tables (_s_cert6/_s_cert7), and the record path
-    # of _s_related for RELATED_PARTY. The trade's own columns (date, amount, upload) are in the row.
-    no_path = ("'same affiliate group on the trade date; for the record path run: "
-               "settle affiliates explain A B --on DATE'")
-    detail6 = f"""CASE s.c6_final
+# Detail text per reason. Millions of rows can be excluded, so per-row string building is avoided:
+# constants, per-registry-entry texts joined from small tables (_s_cert6/_s_cert7), and the record path
+# of _s_related for RELATED_PARTY. The trade's own columns (date, amount, upload) are in the row.
+NO_PATH = ("'same affiliate group on the trade date; for the record path run: "
+           "settle affiliates explain A B --on DATE'")
+
+
+def _window_text(yp: YearParams) -> str:
+    return f"{yp.window_start}..{yp.window_end}" if yp.first_day else "none in this year"
+
+
+def _detail6_sql(yp: YearParams) -> str:
+    """The P12 detail of a clause-6 reason (P2, P9, P10.1, P10.2, P10.4)."""
+    window, no_path = _window_text(yp), NO_PATH
+    return f"""CASE s.c6_final
         WHEN 'RETRACTED' THEN 'its upload was retracted (P9)'
         WHEN 'OUT_OF_WINDOW' THEN 'local date outside the policy window {window} (P2)'
         WHEN 'NOT_CERTIFIED' THEN coalesce(ce.text, 'dataset not in the dataset registry (P10.1)')
@@ -76,7 +79,12 @@ def exclusions_sql(con: duckdb.DuckDBPyConnection, yp: YearParams) -> str:
         WHEN 'FULLY_REFUNDED' THEN 'refunded in full (P9)'
         WHEN 'BELOW_CALLER_THRESHOLD' THEN s.below_text
     END"""
-    detail7 = f"""CASE s.c7_reason
+
+
+def _detail7_sql(yp: YearParams) -> str:
+    """The P12 detail of a clause-7 reason (P2, P9, P11.1, P11.2)."""
+    window, no_path = _window_text(yp), NO_PATH
+    return f"""CASE s.c7_reason
         WHEN 'RETRACTED' THEN 'its upload was retracted (P9)'
         WHEN 'OUT_OF_WINDOW' THEN 'local date outside the policy window {window} (P2)'
         WHEN 'PLATFORM_NOT_CERTIFIED' THEN coalesce(cp.text, 'platform not in the platform registry (P11.1)')
@@ -90,7 +98,10 @@ def exclusions_sql(con: duckdb.DuckDBPyConnection, yp: YearParams) -> str:
                     THEN 'same enterprise' ELSE coalesce(r7.path, {no_path}) END
         WHEN 'FULLY_REFUNDED' THEN 'refunded in full (P9)'
     END"""
-    # Certification texts per registration period (P10.1, P11.1), joined by id (and period).
+
+
+def _stage_certification_texts(con: duckdb.DuckDBPyConnection) -> None:
+    """_s_cert6 / _s_cert7: why a sale's dataset or platform was not certified on its date, per period."""
     con.execute("""
 CREATE OR REPLACE TEMP TABLE _s_cert6 AS
 SELECT dataset_id, coalesce(owner_from, DATE '0001-01-01') AS period,
@@ -111,6 +122,15 @@ SELECT platform_id,
                  || ', not on the trade date (P11.1)' END AS text
 FROM platforms
 """)
+
+
+def exclusions_sql(con: duckdb.DuckDBPyConnection, yp: YearParams) -> str:
+    """The SELECT of one row per (trade, clause) that earns nothing, with its P12 reason and detail, over
+    the TEMP tables of this connection (columns of ``exclusions`` without run_id). Stages _s_refunds."""
+    y = yp.year
+    thr = yp.c6_threshold if yp.c6_threshold is not None else 0
+    detail6, detail7 = _detail6_sql(yp), _detail7_sql(yp)
+    _stage_certification_texts(con)
     # Refunds belong to their sale's year (P9): the live sale's date when there is one, else their own.
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _s_refunds AS

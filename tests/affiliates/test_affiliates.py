@@ -12,7 +12,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from settlement.affiliates.explain import explain_pairs, explain_relation
+from settlement.affiliates.explain import explain_relation
+from settlement.affiliates.pairs import explain_pairs
 from settlement.affiliates.groups import build_year_groups
 from settlement.affiliates.records import RelationExplanation, pct
 from tests.support.affiliates import (

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from settlement.core import store
 import polars as pl
 
-from settlement.affiliates.explain import explain_pairs, explain_relation
+from settlement.affiliates.explain import explain_relation
+from settlement.affiliates.pairs import explain_pairs
 from settlement.affiliates.groups import build_year_groups
 from tests.support.affiliates import load_set
 
@@ -163,7 +164,7 @@ def test_bidirectional_search_finds_a_shortest_path(n, edges, s, t) -> None:
     import numpy as np
     from scipy.sparse import coo_matrix
 
-    from settlement.affiliates.explain import _shortest_path
+    from settlement.affiliates.engine import shortest_path as _shortest_path
 
     s, t = s % n, t % n
     pairs = [(u % n, v % n) for u, v in edges if u % n != v % n]
