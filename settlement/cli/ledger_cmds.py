@@ -5,6 +5,7 @@ Parses, calls ``ledgers.ledger`` and prints with ``settlement.cli.render``; hold
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -44,14 +45,23 @@ def ledger_export(
     typer.echo(f"exported {n} ledger entries to {out}")
 
 
+class PayoutState(str, Enum):
+    proposed = "proposed"
+    approved = "approved"
+    disbursed = "disbursed"
+
+
 def payouts_cmd(
     year: Annotated[int | None, typer.Option("--year", help="settlement year (default: all)")] = None,
     fmt: Annotated[PrintFormat, typer.Option("--format", help="table | csv | json")] = PrintFormat.table,
+    state: Annotated[PayoutState | None, typer.Option(
+        "--state", help="proposed | approved | disbursed (default: the entitlement, every run not rejected)")] = None,
     db: DbOption = None,
 ) -> None:
-    """Current payouts: one row per key with a non-zero sum of ledger entries (CONTRACT)."""
+    """Payouts: one row per key with a non-zero sum of entries of runs not rejected (CONTRACT), or of the
+    entries in one state (--state; disbursed: of the payment instructions)."""
     with opened_store(db) as con:
-        df = ledger.payouts(con, year)
+        df = ledger.payouts(con, year, state=state.value if state else None)
     if fmt is PrintFormat.csv:
         typer.echo(ledger.payouts_csv(df), nl=False)
     elif fmt is PrintFormat.json:

@@ -24,7 +24,11 @@ explain_app = typer.Typer(no_args_is_help=True, help="Why a dataset or platform 
 YearOption = Annotated[int | None, typer.Option("--year", help="Settlement year (local calendar year, P3)")]
 
 
-def run_cmd(year: YearOption = None, db: DbOption = None) -> None:
+def run_cmd(
+    year: YearOption = None,
+    by: Annotated[str | None, typer.Option("--by", help="who starts the run (default: cli:<OS user>)")] = None,
+    db: DbOption = None,
+) -> None:
     """Settle one year (or every year with in-scope trades or ledger entries) and print what was appended."""
     from settlement.run import run_settlement, settle_all, year_needs_no_run
 
@@ -34,14 +38,14 @@ def run_cmd(year: YearOption = None, db: DbOption = None) -> None:
     console = render.console()
     with opened_store(db) as con:
         if year is None:
-            results = settle_all(con, params=params)
+            results = settle_all(con, params=params, started_by=by or current_user())
         elif year_needs_no_run(con, year, params=params):
             start, end = latest_value(params, "window.start"), latest_value(params, "window.end")
             typer.echo(f"warning: {year} has no in-scope day (policy window {start} to {end}, P2): "
                        "nothing settled, no run recorded", err=True)
             return
         else:
-            results = [run_settlement(con, year, params=params)]
+            results = [run_settlement(con, year, params=params, started_by=by or current_user())]
     if not results:
         console.print("nothing to settle: no year has in-scope trades or ledger entries")
     for r in results:

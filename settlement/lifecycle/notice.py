@@ -107,3 +107,21 @@ def publish_notice(con: duckdb.DuckDBPyConnection, year: int, *, by: str, on: dt
 
     events.record(con, build)
     return Notice(notice_ref[0] if notice_ref else None, year, on, until, days, tuple(found))
+
+
+CLAUSE_ZH = {6: "第6条 奖励", 7: "第7条 补贴"}
+NOTICE_HEADERS = ("公示编号", "年度", "条款", "企业名称", "企业代码", "数据集编号", "数据集名称", "审核通过金额（元）",
+                  "公示日期", "可拨付日期")
+
+
+def notice_document(notice: Notice):
+    """The notice list (公示名单) as a document: one row per line, the period in the heading."""
+    from settlement.lifecycle.documents import Document, Section
+
+    rows = tuple((notice.notice_id, x.year, CLAUSE_ZH[x.clause], x.beneficiary_name, x.beneficiary_id, x.dataset_id,
+                  x.dataset_name, x.amount, notice.published_on.isoformat(), notice.payable_from.isoformat())
+                 for x in notice.lines)
+    period = (f"公示期：{notice.working_days}个工作日，自{notice.published_on.isoformat()}起；"
+              f"无异议的，自{notice.payable_from.isoformat()}起拨付") if notice.lines else "无待公示金额"
+    return Document(title=f"{notice.year}年度数据交易奖励与补贴公示", lines=(period,),
+                    sections=(Section("公示名单", NOTICE_HEADERS, rows),))

@@ -15,6 +15,7 @@ import duckdb
 
 from ledgers import events
 from settlement.core.errors import UserError
+from settlement.integrity.flags import unreviewed_flags
 
 RUN_STATES = ("proposed", "approved", "rejected", "unchanged")
 
@@ -56,12 +57,16 @@ def approve_run(con: duckdb.DuckDBPyConnection, run_id: int, *, by: str, comment
                 acknowledge_flags: bool = False) -> int:
     """Approve every entry of a proposed run; returns the approval record's event id.
 
-    ``acknowledge_flags`` is accepted for the integrity flags' review (CONTRACT); amounts never depend on it."""
-    del acknowledge_flags  # integrity flags gate approval once they exist (another module's check)
+    ``acknowledge_flags``: required while the run has integrity flags no reviewer has cleared or confirmed
+    (issue 13, ``settlement.integrity``); amounts never depend on it."""
 
     def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
         run = _run(c, run_id)
         _check_reviewable(run, by)
+        unreviewed = unreviewed_flags(c, run["year"], run_id=run_id)
+        if unreviewed and not acknowledge_flags:
+            raise UserError(f"run {run_id} has {unreviewed} unreviewed integrity flag(s): review them (settle flags "
+                            f"--year {run['year']}) or approve with --acknowledge-flags", code="conflict")
         earlier = c.execute(
             "SELECT min(run_id) FROM run_states WHERE year = ? AND run_id < ? AND state = 'proposed'",
             [run["year"], run_id]).fetchall()[0][0]
