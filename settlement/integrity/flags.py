@@ -144,10 +144,15 @@ def year_flags(con: duckdb.DuckDBPyConnection, year: int) -> list[Flag]:
     return [Flag(*r[:6], tuple(r[6]), tuple(r[7]), json.loads(r[8]), *r[9:]) for r in rows]
 
 
-def unreviewed_flags(con: duckdb.DuckDBPyConnection, year: int) -> int:
-    """Flags of the year's latest run that no reviewer has cleared or confirmed (0 when the year has no run).
-    An approval of the year must ask for an explicit acknowledgement while this is > 0 (issue 13 item 3)."""
-    run = source_run(con, year)
+def unreviewed_flags(con: duckdb.DuckDBPyConnection, year: int, *, run_id: int | None = None) -> int:
+    """Flags no reviewer has cleared or confirmed, of the year's latest run (or of ``run_id``: the flags
+    that describe it, its own or its unchanged-input source's); 0 when there is no such run. An approval
+    must ask for an explicit acknowledgement while this is > 0 (issue 13 item 3)."""
+    if run_id is None:
+        run = source_run(con, year)
+    else:
+        rows = con.execute("SELECT source_run_id FROM run_explanation_source WHERE run_id = ?", [run_id]).fetchall()
+        run = int(rows[0][0]) if rows else None
     if run is None:
         return 0
     return con.execute(

@@ -2,7 +2,7 @@
 
 Each function returns one SELECT yielding the columns of ``context.FLAG_COLUMNS``; evidence trade ids are
 named directly. Reads ``trades`` (live rows only, P9), ``uploads``, ``affiliate_groups`` (year graph, P8),
-``settlement_runs`` and ``run_targets``. Imports ``settlement.core`` only (through ``context``).
+``settlement_runs``, ``run_targets`` and the lifecycle's ``run_states`` (approvals, issue 11). Imports ``settlement.core`` only (through ``context``).
 """
 
 from __future__ import annotations
@@ -91,14 +91,14 @@ FROM o"""
 
 
 def refund_after_approval_sql(ctx: FlagContext) -> str:
-    """REFUND_AFTER_APPROVAL: live refunds of the year's sales stored (upload time) after the end of the
-    latest earlier run of the year that appended ledger entries, of a sale whose key that run paid
-    (clause 6 target of its dataset or clause 7 target of its platform). No approval table exists yet
-    (the lifecycle issue), so "approved" reads "settled with entries" (docs/integrity.md)."""
+    """REFUND_AFTER_APPROVAL: live refunds of the year's sales stored (upload time) after the latest earlier
+    APPROVED run of the year was computed (its finished_at: the approved amounts did not see them), of a
+    sale whose key that run paid (clause 6 target of its dataset or clause 7 target of its platform).
+    Approval is read from the lifecycle's view ``run_states`` (issue 11). P9: a refund changes its sale's year."""
     return f"""
 WITH prev AS (
-    SELECT run_id, finished_at FROM settlement_runs
-    WHERE year = {ctx.year} AND run_id < {ctx.run_id} AND entries_appended > 0 ORDER BY run_id DESC LIMIT 1
+    SELECT s.run_id, s.finished_at FROM settlement_runs s JOIN run_states a ON a.run_id = s.run_id
+    WHERE s.year = {ctx.year} AND s.run_id < {ctx.run_id} AND a.state = 'approved' ORDER BY s.run_id DESC LIMIT 1
 ), rf AS (
     SELECT r.trade_id, r.platform_id, r.ref_trade_id, r.amount, u.uploaded_at
     FROM trades r JOIN uploads u ON u.id = r.upload_id
@@ -120,10 +120,10 @@ WITH prev AS (
 )
 SELECT 'REFUND_AFTER_APPROVAL' AS code, dataset_id, platform_id, parties, ids[1:{ctx.evidence_limit}] AS evidence,
        []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs,
-       to_json(struct_pack(refunds := refunds, refunded := refunded::VARCHAR, settled_run := (SELECT run_id FROM prev),
-                           settled_at := (SELECT finished_at FROM prev)::VARCHAR, clause6_paid := paid6,
+       to_json(struct_pack(refunds := refunds, refunded := refunded::VARCHAR, approved_run := (SELECT run_id FROM prev),
+                           approved_run_finished_at := (SELECT finished_at FROM prev)::VARCHAR, clause6_paid := paid6,
                            clause7_paid := paid7))::VARCHAR AS figures,
-       format('{{}} refund(s) totalling {{}} of {ctx.year} sales of dataset {{}} on platform {{}} were stored after run {{}} '
-              || 'had settled {ctx.year} with entries (P9: a refund changes its sale''s year)',
+       format('{{}} refund(s) totalling {{}} of {ctx.year} sales of dataset {{}} on platform {{}} were stored after approved run {{}} '
+              || 'of {ctx.year} was computed (P9: a refund changes its sale''s year)',
               refunds, refunded, dataset_id, platform_id, (SELECT run_id FROM prev)) AS detail
 FROM f"""

@@ -4,7 +4,7 @@ Owns: ``realistic_affiliations`` (corporate groups that never join an owner to a
 clean data looks like an honest exchange) and ``plant`` (every integrity pattern of docs/integrity.md,
 ``each`` instances per code, on fresh parties and datasets of their own, seeded), written by
 ``settlement.tools.generate`` as ``fraud_trades.csv`` (ingest with the other trade files),
-``late_refunds.csv`` (ingest AFTER a first settlement of 2024: REFUND_AFTER_APPROVAL) and
+``late_refunds.csv`` (ingest AFTER a run of 2024 is approved: REFUND_AFTER_APPROVAL) and
 ``fraud_plants.csv`` (the manifest: code, instance, dataset_id, parties that a matching flag must name).
 Plants are few rows, built in plain Python. Must not import the CLI, the API or the store.
 """
@@ -174,7 +174,7 @@ def _refund(b: _Builder, i: int) -> None:
     b.out.late_refunds.append({"trade_id": f"FR{i:08d}", "platform_id": b.platform, "dataset_id": ds,
                                "seller_id": owner, "buyer_id": buyers[0], "traded_at": f"{PLANT_YEAR + 1}-01-20T10:00:00",
                                "amount": "2500.00", "kind": "refund", "ref_trade_id": first[0]})
-    b.note("REFUND_AFTER_APPROVAL", i, [owner, buyers[0]], "late_refunds.csv: a refund stored after 2024 is settled", ds)
+    b.note("REFUND_AFTER_APPROVAL", i, [owner, buyers[0]], "late_refunds.csv: a refund stored after a run of 2024 was approved", ds)
 
 
 PLANTERS = (_thin, _late, _reciprocal, _ring, _shared, _round_trip, _price, _cap, _refund)

@@ -34,7 +34,8 @@ def settle_with(con, trades: list[dict], year: int = 2024):
 
 def load_generated(tmp_path, folder, year: int = 2024):
     """Load a `settle generate` folder through the real registry and ingest stages, settle ``year``; with
-    plants, ingest late_refunds.csv afterwards and settle again (REFUND_AFTER_APPROVAL)."""
+    plants, approve that run (acknowledging its flags), ingest late_refunds.csv and settle again
+    (REFUND_AFTER_APPROVAL)."""
     from settlement.core import store
     from settlement.inputs import registry
     from settlement.inputs.ingest import ingest_file
@@ -47,8 +48,11 @@ def load_generated(tmp_path, folder, year: int = 2024):
     for name in ("trades.csv", "fraud_trades.csv"):
         if (folder / name).exists():
             assert ingest_file(con, folder / name, uploaded_by="test").status == "stored", name
-    settle(con, year)
-    if (folder / "late_refunds.csv").exists():
+    first = settle(con, year)
+    if (folder / "late_refunds.csv").exists():  # the year is approved, then a refund arrives
+        from settlement.lifecycle.review import approve_run
+
+        approve_run(con, first.run_id, by="test reviewer", acknowledge_flags=True)
         assert ingest_file(con, folder / "late_refunds.csv", uploaded_by="test").status == "stored"
         settle(con, year)
     return con

@@ -3,6 +3,7 @@ that must not. Amounts are untouched by flags (tested in test_flags_store)."""
 
 from __future__ import annotations
 
+from settlement.lifecycle.review import approve_run
 from tests.integrity.support import buys, codes, exchange, flags_of, settle_with
 from tests.support.scenario import settle
 from tests.support.world import refund, sale, upload
@@ -195,21 +196,30 @@ def test_cap_splitting_near_miss_unrelated_owners(tmp_path):
 
 # ------------------------------------------------------------------------------------ REFUND_AFTER_APPROVAL
 
-def test_refund_after_approval_a_refund_stored_after_the_year_was_settled(tmp_path):
+def test_refund_after_approval_a_refund_stored_after_the_approved_run(tmp_path):
     con = exchange(tmp_path)
-    settle_with(con, buys("D1", "OWN1", ("B1", "B2", "B3", "B4")))
+    first = settle_with(con, buys("D1", "OWN1", ("B1", "B2", "B3", "B4")))
+    approve_run(con, first.run_id, by="reviewer")
     upload(con, [refund("r1", "D1-B1", "400.00", "2025-02-01T10:00:00", buyer="B1", dataset="D1")])
     settle(con, 2024)
     (flag,) = flags_of(con, code="REFUND_AFTER_APPROVAL")
     assert (flag.dataset_id, flag.platform_id) == ("D1", "PLAT") and flag.evidence_trade_ids == ("r1 (of D1-B1)",)
-    assert flag.figures["refunded"] == "400.00" and flag.figures["settled_run"] == 1
+    assert flag.figures["refunded"] == "400.00" and flag.figures["approved_run"] == first.run_id
 
 
-def test_refund_after_approval_near_miss_refund_known_before_the_first_run(tmp_path):
+def test_refund_after_approval_near_miss_the_settled_run_was_not_approved(tmp_path):
+    con = exchange(tmp_path)
+    settle_with(con, buys("D1", "OWN1", ("B1", "B2", "B3", "B4")))
+    upload(con, [refund("r1", "D1-B1", "400.00", "2025-02-01T10:00:00", buyer="B1", dataset="D1")])
+    settle(con, 2024)
+    assert "REFUND_AFTER_APPROVAL" not in codes(con)
+
+
+def test_refund_after_approval_near_miss_refund_known_before_the_approved_run(tmp_path):
     con = exchange(tmp_path)
     upload(con, buys("D1", "OWN1", ("B1", "B2", "B3", "B4")))
     upload(con, [refund("r1", "D1-B1", "400.00", "2025-02-01T10:00:00", buyer="B1", dataset="D1")])
-    settle(con, 2024)
+    approve_run(con, settle(con, 2024).run_id, by="reviewer")
     upload(con, [sale("later", "B9", "10.00", "2024-05-01T10:00:00")])
     settle(con, 2024)
     assert "REFUND_AFTER_APPROVAL" not in codes(con)
