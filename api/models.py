@@ -175,6 +175,9 @@ class CallerGroupOut(BaseModel):
     counted: bool = Field(description="Its eligible net sum is > 0, so it counts as a caller (P10.3)")
     net_amount: str
     buyers: list[dict[str, Any]] = Field(description="[{buyer_id, eligible_sales, net_amount}]")
+    merge_paths: list[str] = Field(
+        default_factory=list,
+        description="Why the further buyers are in the first one's group: record paths, each edge with its day (P8)")
 
 
 class ExcludedTradeOut(BaseModel):
@@ -183,6 +186,14 @@ class ExcludedTradeOut(BaseModel):
     kind: str | None
     reason: str = Field(description="P12 code")
     detail: str | None
+
+
+class OwnerPeriodOut(BaseModel):
+    """One registration period of a dataset (P10.1): its owner from owner_from to owner_until (null = open)."""
+
+    owner_id: str
+    owner_from: str | None
+    owner_until: str | None
 
 
 class DatasetStatusOut(BaseModel):
@@ -199,7 +210,10 @@ class DatasetStatusOut(BaseModel):
 
     year: int
     dataset_id: str
-    owner_id: str | None
+    owner_id: str | None = Field(description="The owner this result is for (P10.1: results are per dataset and owner)")
+    owner_periods: list[OwnerPeriodOut] = Field(
+        default_factory=list, description="Registration periods of the dataset in the year (an owner sees its own)")
+    owners_in_year: list[str] = Field(default_factory=list, description="Owners with a result this year")
     run_id: int
     as_of: str | None = Field(description="When that run finished (UTC)")
     unrelated_callers: int = Field(description="Distinct affiliate groups of eligible buyers (P10.3)")

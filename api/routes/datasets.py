@@ -41,10 +41,13 @@ def get_dataset_status(
     dataset_id: str = Path(..., min_length=1, max_length=64, examples=["DS-001"]),
     year: int = Query(..., ge=1900, le=2999, examples=[2024]),
     limit: int = Query(50, ge=0, le=1000, description="How many excluded trades to list"),
+    owner: str | None = Query(None, min_length=1, max_length=64,
+                              description="Regulator: which owner's result (P10.1 dated ownership); "
+                                          "an owner always sees its own"),
 ) -> DatasetStatusOut:
-    access.visible_dataset(con, scope, dataset_id)
+    own = access.visible_dataset(con, scope, dataset_id)
     try:
-        x = explain.explain_dataset(con, dataset_id, year, limit=limit)
+        x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=own or owner)
     except explain.NoRun as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     as_of = con.execute("SELECT finished_at FROM settlement_runs WHERE run_id = ?", [x.run_id]).fetchall()
@@ -52,8 +55,13 @@ def get_dataset_status(
     if x.owner_cap is not None:
         used = min(Decimal(x.owner_payable_total), Decimal(x.owner_cap))
         cap_used, cap_remaining = _money(used), _money(Decimal(x.owner_cap) - used)
+    # P10.1: the registration periods of the year; an owner sees only its own (another owner is another tenant)
+    periods = [p for p in x.periods if own is None or p.owner_id == own]
     return DatasetStatusOut(
         year=x.year, dataset_id=x.dataset_id, owner_id=x.owner_id, run_id=x.run_id,
+        owner_periods=[{"owner_id": p.owner_id, "owner_from": p.owner_from and p.owner_from.isoformat(),
+                        "owner_until": p.owner_until and p.owner_until.isoformat()} for p in periods],
+        owners_in_year=[o for o in x.owners_in_year if own is None or o == own],
         as_of=as_of[0][0].isoformat() if as_of and as_of[0][0] else None,
         unrelated_callers=x.caller_groups, caller_threshold=x.caller_threshold, callers_missing=x.callers_missing,
         qualifies=x.qualifies, eligible_sales=x.eligible_sales, base=_money(x.base),
@@ -63,7 +71,8 @@ def get_dataset_status(
         ledger_balance=_money(x.ledger_balance), excluded_by_reason=dict(x.excluded_by_reason),
         excluded_total=x.excluded_total,
         groups=[{"group_id": g.group_id, "counted": g.counted, "net_amount": _money(g.net_amount),
-                 "buyers": [{"buyer_id": b, "eligible_sales": n, "net_amount": _money(net)} for b, n, net in g.buyers]}
+                 "buyers": [{"buyer_id": b, "eligible_sales": n, "net_amount": _money(net)} for b, n, net in g.buyers],
+                 "merge_paths": list(g.merge_paths)}
                 for g in x.groups],
         excluded=[{"platform_id": e.platform_id, "trade_id": e.trade_id, "kind": e.kind, "reason": e.reason,
                    "detail": e.detail} for e in x.excluded],

@@ -126,12 +126,18 @@ def retract_visible_upload(con: duckdb.DuckDBPyConnection, scope: Scope, upload_
 # ---------------------------------------------------------------------------------------------- datasets
 
 
-def visible_dataset(con: duckdb.DuckDBPyConnection, scope: Scope, dataset_id: str) -> str:
-    """The dataset's current owner (registry), or ``UserError(not_found)`` alike for a missing dataset and
-    another owner's."""
-    rows = con.execute("SELECT owner_id FROM datasets WHERE dataset_id = ?", [dataset_id]).fetchall()
-    if not rows:
+def visible_dataset(con: duckdb.DuckDBPyConnection, scope: Scope, dataset_id: str) -> str | None:
+    """Which owner's result of the dataset the caller may read: an owner its own (when it owns or owned
+    some registration period of the dataset, P10.1), a regulator any (None: the explanation's default).
+    ``UserError(not_found)`` alike for a missing dataset and another owner's."""
+    owners = {r[0] for r in con.execute("SELECT owner_id FROM datasets WHERE dataset_id = ?", [dataset_id]).fetchall()}
+    if not owners:
         raise not_found_dataset(dataset_id)
+    if scope.everything:
+        return None
+    if scope.role == "owner" and scope.scope_id in owners:
+        return scope.scope_id
+    raise not_found_dataset(dataset_id)
     owner = rows[0][0]
     if scope.everything or (scope.role == "owner" and owner == scope.scope_id):
         return owner
