@@ -7,6 +7,8 @@ database (they fail with a one-line reason); stop the server, or use the API's o
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import fields
 from enum import Enum
 from typing import Annotated
@@ -86,12 +88,12 @@ def serve(
     """Serve the HTTP API (OpenAPI at /docs). One process owns the database; requests run on a thread pool."""
     import uvicorn
 
-    from api.app import create_app
-    from api.settings import Settings
-
     path = db_path(db)
     if not path.exists():
         fail(f"no database at {path}: run `settle init --db {path}` first")
-    settings = Settings(db=path)
+    # The app reads its settings from the environment (api.settings.Settings, prefix SETTLE_); uvicorn imports
+    # it by name, so the CLI edge never imports the API edge (architecture contract, tests/test_architecture.py).
+    os.environ["SETTLE_DB"] = str(path)
     # One worker process: DuckDB admits a single writing process (see docs/architecture.md "HTTP API").
-    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="info", access_log=access_log)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=1, log_level="info",
+                access_log=access_log)
