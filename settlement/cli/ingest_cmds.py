@@ -14,6 +14,7 @@ from settlement.cli import render
 from settlement.cli._app import EXIT_REJECTED, DbOption, current_user, db_path, fail, opened_store, stdout_is_tty
 from settlement.cli.render import PrintFormat, ReportFormat
 from settlement.core import store
+from settlement.inputs import errors_out as errors_out_module
 from settlement.inputs import ingest, registry
 
 uploads_app = typer.Typer(no_args_is_help=True, help="List and retract trade uploads.")
@@ -39,7 +40,28 @@ def _check_readable(file: Path) -> None:
         fail(f"not a file: {file}")
 
 
+GROUP_ROWS_SHOWN = 5
+
+
+def _format_groups(lines: list[str], errors) -> None:
+    """Identical (column, reason) errors as one line each, with the count and the first row numbers."""
+    groups: dict[tuple, list] = {}
+    for error in errors:
+        groups.setdefault((error.column, error.reason), []).append(error.row_number)
+    if len(groups) == len(errors):
+        return  # every error is different: the full list says it all
+    lines.append("  errors by kind:")
+    for (column, reason), rows in sorted(groups.items(), key=lambda g: (-len(g[1]), g[1][0] or 0)):
+        shown = ", ".join(str(r) for r in rows[:GROUP_ROWS_SHOWN] if r is not None)
+        more = ", ..." if len(rows) > GROUP_ROWS_SHOWN else ""
+        word = "row" if len(rows) == 1 else "rows"
+        where = f" ({word} {shown}{more})" if shown else ""
+        lines.append(f"    {column or 'file'}: {reason}: {len(rows)} {word}{where}")
+    lines.append("  every error:")
+
+
 def _format_errors(lines: list[str], errors, total: int) -> None:
+    _format_groups(lines, errors)
     for error in errors:
         where = f"row {error.row_number}" if error.row_number is not None else "file"
         column = f", column {error.column}" if error.column else ""
@@ -105,10 +127,14 @@ def ingest_command(
     file: Annotated[Path, typer.Argument(help="Trade file: .csv, .parquet, .jsonl or .xlsx")],
     accept_valid: Annotated[bool, typer.Option("--accept-valid", help="Store valid rows, keep bad rows aside")] = False,
     format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    errors_out: Annotated[Path | None, typer.Option(
+        "--errors-out", help="Write the rejected rows, in the file's own columns plus error_column and "
+                             "error_reason, to this .csv or .xlsx")] = None,
     db: DbOption = None,
 ) -> None:
     """Upload one trade file; prints the report. Exit 2 when the file was rejected."""
     _check_readable(file)
+    written = None
     with opened_store(db) as con:
         step, stop = _progress_printer(con)
         try:
@@ -116,10 +142,17 @@ def ingest_command(
                                         progress=step)
         finally:
             stop()
+        if errors_out is not None and report.rows_rejected:
+            written = errors_out_module.write_rejected_rows(con, report.upload_id, file, errors_out)
     if format is ReportFormat.json:
-        typer.echo(render.as_json(report.to_json_dict()))
+        typer.echo(render.as_json(report.to_json_dict() | (
+            {"errors_out": str(errors_out), "errors_out_rows": written} if written is not None else {})))
     else:
         typer.echo(format_upload_report(report))
+        if written is not None:
+            typer.echo(f"  {written} rejected rows written to {errors_out} (fix them there and upload that file)")
+        elif errors_out is not None:
+            typer.echo(f"  no rejected rows: {errors_out} not written")
     if report.rejected:
         raise typer.Exit(EXIT_REJECTED)
 
@@ -155,6 +188,10 @@ def format_load_report(report: registry.LoadReport) -> str:
         return f"{report.kind}: {report.file_name} is the same file as load {report.unchanged_since}: nothing loaded"
     if report.status == "loaded":
         lines = [f"{report.kind}: load {report.load_id}: {report.rows_loaded} rows from {report.file_name}"]
+    elif report.file_error:  # the whole file refused: no row was read, say why instead of "0 of 0 rows"
+        lines = [f"{report.kind}: {report.file_name} rejected, nothing loaded: {report.file_error}"]
+        lines.extend(f"  warning: {warning}" for warning in report.warnings)
+        return "\n".join(lines)
     else:
         lines = [f"{report.kind}: {report.file_name} rejected, nothing loaded "
                  f"({report.rows_rejected} of {report.rows_read} rows have errors)"]

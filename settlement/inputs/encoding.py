@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 8 * 1024 * 1024
+LONG_LINE = 2_000_000  # DuckDB's max_line_size; its parallel reader skips longer last lines silently
+_BLOCK = LONG_LINE // 2  # a line longer than LONG_LINE covers a whole aligned block with no newline
 SAVE_AS_UTF8 = 'save it from Excel as "CSV UTF-8 (Comma delimited)" and upload again'
 GB18030_WARNING = "file encoding: GB18030 (read as such; save as 'CSV UTF-8' to avoid this)"
 
@@ -27,6 +29,7 @@ class TextFacts:
     utf8: bool
     ascii: bool
     nul_line: int | None  # 1-based line of the first NUL byte, None when there is none
+    long_line: int | None = None  # 1-based line of the first line longer than LONG_LINE bytes, if any
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,34 @@ class TextTracker:
         self.ascii = True
         self.nul_line: int | None = None
         self._lines_before = 0
+        self._offset = 0
+        self._lines_seen = 0
+        self._line_start = 0  # offset of the start of the current line
+        self.long_line: int | None = None
+
+    def _track_lines(self, chunk: bytes) -> None:
+        """Lines longer than LONG_LINE, found with a few memchr calls per chunk (no per-line loop)."""
+        if self.long_line is not None:
+            return
+        for start in range(0, len(chunk), _BLOCK):
+            end = min(start + _BLOCK, len(chunk))
+            last = chunk.rfind(b"\n", start, end)
+            if last < 0:
+                if self._offset + end - self._line_start > LONG_LINE:
+                    self.long_line = self._lines_seen + chunk.count(b"\n", 0, start) + 1
+                    return
+                continue
+            first = chunk.find(b"\n", start, end)
+            if self._offset + first - self._line_start > LONG_LINE:
+                self.long_line = self._lines_seen + chunk.count(b"\n", 0, start) + 1
+                return
+            self._line_start = self._offset + last + 1
+            # a long line strictly inside this block is impossible: the block is shorter than LONG_LINE
+        self._lines_seen += chunk.count(b"\n")
+        self._offset += len(chunk)
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
+        self._track_lines(chunk)
         if self.nul_line is None:
             at = chunk.find(b"\x00")
             if at >= 0:
@@ -74,7 +103,7 @@ class TextTracker:
                 self.utf8 = False
 
     def facts(self) -> TextFacts:
-        return TextFacts(self.utf8, self.ascii, self.nul_line)
+        return TextFacts(self.utf8, self.ascii, self.nul_line, self.long_line)
 
 
 def _decodes_cleanly(path: Path, encoding: str) -> bool:

@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from settlement.inputs import normalise
-from settlement.inputs.encoding import Decoded, TextFacts, TextTracker, as_utf8
+from settlement.inputs.encoding import Decoded, TextFacts, TextTracker, as_utf8, not_text_reason
 
 SNIFF_BYTES = 64 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
@@ -275,10 +275,17 @@ def _blank_sql(columns: list[str]) -> str:
 
 def _open_csv(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
     path, text = facts.path, facts.text
-    if text is not None and text.nul_line is not None:
-        return FileError(f"binary data, not CSV text: a NUL byte in line {text.nul_line}")
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16/32 (Excel's "Unicode Text"): NULs are its zeros
+        return FileError(not_text_reason(path))
+    if text.nul_line is not None:
+        return FileError(f"binary data, not CSV text: a NUL byte in line {text.nul_line}")
+    if text.long_line == 1:
+        return FileError(f"row 1 (header) is longer than {MAX_LINE_BYTES:,} bytes: not a CSV export")
+    if text.long_line is not None:
+        return FileError(f"line {text.long_line} is longer than {MAX_LINE_BYTES:,} bytes: a damaged or binary "
+                         "file, not a CSV export (re-export it from the spreadsheet)")
     if b"\n" not in head and len(head) == SNIFF_BYTES:
         return FileError(f"row 1 (header) is longer than {SNIFF_BYTES // 1024} KiB: not a CSV export")
     decoded = as_utf8(path, text)

@@ -1,0 +1,109 @@
+"""The rejected rows of an upload, back in the operator's own columns (`settle ingest --errors-out`).
+
+Owns one export: every row of the uploaded file that has an entry in ``rejected_rows``, with the file's
+own columns (all of them, as written, in file order) plus ``error_column`` and ``error_reason`` (a row with
+several errors lists them joined by "; "). CSV is written as UTF-8 with a BOM (Excel's "CSV UTF-8"), xlsx
+with xlsxwriter, every cell a string (never a formula, never a number that Excel could round). Must not
+import ``api`` or ``settlement.cli``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from settlement.core.errors import UserError
+from settlement.inputs.encoding import as_utf8
+from settlement.inputs.tabular import _sql_str, check_zip, file_facts
+
+EXTRA_COLUMNS = ("error_column", "error_reason")
+
+
+def _original_rows(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], str, int]:
+    """Temp table ``errors_out_src`` (c0..cn as text, file order) and the header names; its first row number."""
+    facts = file_facts(path)
+    cleanup = None
+    if facts.file_format == "csv":
+        decoded = as_utf8(path, facts.text)
+        if isinstance(decoded, str):
+            raise UserError(decoded)
+        cleanup = decoded
+        with decoded.path.open("r", encoding="utf-8-sig", newline="") as handle:
+            names = next(csv.reader(handle))
+        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names))) + "}"
+        source = (f"read_csv({_sql_str(str(decoded.path))}, header=true, auto_detect=false, columns={columns}, "
+                  "delim=',', quote='\"', escape='\"', strict_mode=false, null_padding=true)")
+        first = 2
+    elif facts.file_format == "xlsx":
+        refused = check_zip(path)
+        if refused:
+            raise UserError(refused)
+        frame = pl.read_excel(path, sheet_id=1, infer_schema_length=0)
+        names = list(frame.columns)
+        frame = frame.select([pl.col(n).cast(pl.Utf8).alias(f"c{i}") for i, n in enumerate(names)])
+        con.register("errors_out_frame", frame)
+        source, first = "errors_out_frame", 2
+    else:
+        reader = "read_parquet" if facts.file_format == "parquet" else "read_json"
+        opts = "" if facts.file_format == "parquet" else ", format='newline_delimited', records=true"
+        source = f"{reader}({_sql_str(str(path))}{opts})"
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        cols = ", ".join(f'CAST("{n.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS c{i}' for i, n in enumerate(names))
+        source, first = f"(SELECT {cols} FROM {source})", 1
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE errors_out_src AS SELECT * FROM {source}")
+    finally:
+        if facts.file_format == "xlsx":
+            con.unregister("errors_out_frame")
+        if cleanup is not None:
+            cleanup.remove()
+    base = con.execute("SELECT coalesce(min(rowid), 0) FROM errors_out_src").fetchall()[0][0]
+    return names, f"(rowid - {base} + {first})", len(names)
+
+
+def write_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, path: Path, out: Path) -> int:
+    """Write the rejected rows of upload ``upload_id`` (read again from ``path``) to ``out``; returns rows."""
+    names, rn, width = _original_rows(con, path)
+    try:
+        rows = con.execute(
+            f"""
+            WITH e AS (SELECT row_number, string_agg(coalesce(column_name, ''), '; ' ORDER BY column_name, reason)
+                              AS error_column,
+                              string_agg(reason, '; ' ORDER BY column_name, reason) AS error_reason
+                       FROM rejected_rows WHERE upload_id = ? AND row_number IS NOT NULL GROUP BY row_number)
+            SELECT {', '.join(f's.c{i}' for i in range(width))}, e.error_column, e.error_reason
+            FROM (SELECT {rn} AS rn, * FROM errors_out_src) s JOIN e ON e.row_number = s.rn ORDER BY s.rn
+            """, [upload_id]).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.errors_out_src")
+    header = [n.replace("\ufeff", "") for n in names] + list(EXTRA_COLUMNS)
+    if out.suffix.lower() == ".xlsx":
+        _write_xlsx(out, header, rows)
+    else:
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+    return len(rows)
+
+
+def _write_xlsx(out: Path, header: list[str], rows: list[tuple]) -> None:
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(out), {"strings_to_formulas": False, "strings_to_numbers": False,
+                                              "strings_to_urls": False})
+    try:
+        sheet = workbook.add_worksheet("rejected rows")
+        text = workbook.add_format({"num_format": "@"})  # the columns stay Text when the operator edits them
+        for col, name in enumerate(header):
+            sheet.write_string(0, col, name)
+            sheet.set_column(col, col, 20, text)
+        for r, row in enumerate(rows, start=1):
+            for col, value in enumerate(row):
+                if value is not None:
+                    sheet.write_string(r, col, str(value), text)
+    finally:
+        workbook.close()
