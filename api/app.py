@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import console
 from api.errors import install_error_handlers
 from api.routes import ROUTERS
 from api.settings import Settings
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs is the console's self-hosted Swagger UI (no CDN); ReDoc is not served
+        redoc_url=None,
         openapi_tags=[
             {"name": "uploads", "description": "Trade files from exchange operators (CONTRACT \"Trades\")"},
             {"name": "payouts", "description": "Current ledger balances per key"},
@@ -70,4 +73,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app, settings)  # the web console at / and /docs, its static files, security headers
     return app

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
         2.0, ge=0, description="How long a query waits for a snapshot rebuild before reading the previous one."
     )
 
+    session_lifetime_s: float = Field(
+        8 * 3600, gt=0, description="Web console: a session ends this long after sign-in (server-side, in memory)."
+    )
+    session_idle_s: float = Field(
+        30 * 60, gt=0, description="Web console: a session also ends after this long without a request."
+    )
+    login_max_attempts: int = Field(
+        10, gt=0, description="Web console: sign-in attempts allowed per client address within login_window_s."
+    )
+    login_window_s: float = Field(60.0, gt=0, description="Web console: the window of login_max_attempts.")
+    console_page_rows: int = Field(100, gt=0, description="Web console: SQL result rows shown per page.")
+
     def resolved_upload_dir(self) -> Path:
         return self.upload_dir or self.db.with_name(self.db.name + ".uploads")
 

@@ -1,0 +1,146 @@
+"""Owner pages: per year, each own dataset with callers against the threshold, caller groups and merge
+paths, amounts, exclusions by reason, monthly revenue, provisional flag; one dataset's page; statements.
+
+Every dataset passes ``settlement.access.scope.visible_dataset`` (as `GET /v1/datasets/{id}/status`)
+before ``settlement.explain.explain_dataset`` reads it: another owner's dataset is a 404 page like a
+missing one. Computes no rule. Must not import the other page modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import duckdb
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.console import queries, statement
+from api.console.web import Viewer, console_state, error_page, page, to_login, viewer, year_arg
+from api.state import get_state
+from settlement import explain
+from settlement.access import scope as access
+from settlement.access.scope import Scope
+from settlement.core.errors import UserError
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    dataset_id: str
+    name: str
+    x: explain.DatasetExplanation
+    paid: Decimal
+
+
+@dataclass(frozen=True)
+class OwnerView:
+    year: int | None
+    years: list[int]
+    cards: list[DatasetCard]
+    no_run: bool
+    total_payable: Decimal
+    provisional: tuple[int, int] | None
+    chart: dict
+    dataset_names: dict[str, str]
+    platform_names: dict[str, str]
+
+
+def _card(con, scope: Scope, dataset_id: str, year: int, names: dict, paid: dict, limit: int) -> DatasetCard | None:
+    try:
+        access.visible_dataset(con, scope, dataset_id)
+    except UserError:
+        return None
+    owner = None if scope.everything else scope.scope_id
+    x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=owner)
+    return DatasetCard(dataset_id, names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")))
+
+
+def owner_view(con: duckdb.DuckDBPyConnection, scope: Scope, year_req: int | None, limit: int = 50) -> OwnerView:
+    years = queries.run_years(con)
+    year = year_req if year_req is not None else queries.default_year(con, years, owner_id=scope.scope_id)
+    ds_names, pf_names = queries.names(con)
+    empty = OwnerView(year, years, [], True, Decimal("0.00"), None, {}, ds_names, pf_names)
+    if year is None or queries.last_run(con, year) is None:
+        return empty
+    ids = queries.owner_dataset_ids(con, scope.scope_id, year)
+    paid = queries.paid_by_key(con, year, scope.scope_id)
+    cards = [c for c in (_card(con, scope, d, year, ds_names, paid, limit) for d in ids) if c is not None]
+    visible = [c.dataset_id for c in cards]
+    total = sum((Decimal(c.x.payable) for c in cards), Decimal("0.00"))
+    if cards and cards[0].x.owner_cap is not None:
+        total = min(Decimal(cards[0].x.owner_payable_total), Decimal(cards[0].x.owner_cap))
+    chart = queries.monthly_revenue(con, year, visible, scope.scope_id) if visible else {}
+    if chart:
+        chart["series"] = {f"{ds_names.get(k, '')} {k}".strip(): v for k, v in chart["series"].items()}
+    prov = queries.provisional(con, year, dataset_ids=visible) if visible else None
+    return OwnerView(year, years, cards, False, total, prov, chart, ds_names, pf_names)
+
+
+def cached_owner_view(request: Request, who: Viewer, year: int | None) -> OwnerView:
+    state = get_state(request)
+    cur = state.cursor()
+    try:
+        key = ("owner", queries.store_version(cur, state.generation), who.scope, year)
+        cache = console_state(request).cache
+        view = cache.get(key)
+        if view is None:
+            view = owner_view(cur, who.scope, year)
+            cache.put(key, view)
+        return view
+    finally:
+        cur.close()
+
+
+def owner_home(request: Request, who: Viewer):
+    view = cached_owner_view(request, who, year_arg(request, [], None))
+    return page(request, "owner.html", who=who, v=view)
+
+
+@router.get("/datasets/{dataset_id}")
+def dataset_page(request: Request, dataset_id: str):
+    who = viewer(request)
+    if who is None:
+        return to_login(request)
+    if who.scope.role not in ("owner", "regulator"):
+        return error_page(request, 403, "this page is for dataset owners and regulators", who)
+    state = get_state(request)
+    cur = state.cursor()
+    try:
+        years = queries.run_years(cur)
+        year = year_arg(request, years, None)
+        ds_names, pf_names = queries.names(cur)
+        try:
+            access.visible_dataset(cur, who.scope, dataset_id)
+            x = explain.explain_dataset(cur, dataset_id, year, limit=500,
+                                        owner_id=None if who.scope.everything else who.scope.scope_id)
+        except UserError as exc:
+            return error_page(request, 404, exc.message, who)
+        except explain.NoRun as exc:
+            return error_page(request, 404, str(exc), who)
+        paid = queries.paid_by_key(cur, year, x.owner_id) if x.owner_id else {}
+        card = DatasetCard(dataset_id, ds_names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")))
+        return page(request, "dataset.html", who=who, c=card, year=year, years=years,
+                    dataset_names=ds_names, platform_names=pf_names)
+    finally:
+        cur.close()
+
+
+@router.get("/statement.{fmt}")
+def statement_download(request: Request, fmt: str):
+    who = viewer(request)
+    if who is None:
+        return to_login(request)
+    if who.scope.role != "owner":
+        return error_page(request, 403, "statements are for dataset owners", who)
+    if fmt not in ("csv", "xlsx"):
+        return error_page(request, 404, f"no statement format {fmt!r}", who)
+    view = cached_owner_view(request, who, year_arg(request, [], None))
+    if view.year is None or view.no_run:
+        return error_page(request, 404, f"no settlement run for {view.year}", who)
+    rows = statement.rows(view.cards, view.year, who.scope.scope_id)
+    name = f"statement-{who.scope.scope_id}-{view.year}.{fmt}"
+    body, media = (statement.to_csv(rows), "text/csv; charset=utf-8") if fmt == "csv" else (
+        statement.to_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
