@@ -42,6 +42,8 @@ from typing import Callable
 
 import duckdb
 
+from settlement.core.sql import literal, quote_ident, transaction
+
 log = logging.getLogger("settle.api.sql")
 
 SNAPSHOT_CATALOG = "store"
@@ -128,7 +130,7 @@ def build_snapshot(writer: duckdb.DuckDBPyConnection, target: Path) -> None:
     try:
         source = cur.execute("SELECT current_database()").fetchall()[0][0]
         alias = "sqlsnap_" + uuid.uuid4().hex[:12]
-        cur.execute(f"ATTACH '{_sql_str(str(target))}' AS {alias}")
+        cur.execute(f"ATTACH {literal(str(target))} AS {alias}")
         try:
             cur.execute(f'COPY FROM DATABASE "{source}" TO {alias} (SCHEMA)')
             for table, column in _SNAPSHOT_DROPS:
@@ -145,18 +147,13 @@ def build_snapshot(writer: duckdb.DuckDBPyConnection, target: Path) -> None:
             ).fetchall()
             tables = {(r[0], r[1]) for r in cur.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
-            cur.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(cur):  # one MVCC cut across every table
                 for schema, table, cols in columns:
                     if (schema, table) not in tables:  # views come with the schema
                         continue
-                    col_list = ", ".join(f'"{c}"' for c in cols)
-                    cur.execute(f'INSERT INTO {alias}."{schema}"."{table}" ({col_list}) '
-                                f'SELECT {col_list} FROM "{source}"."{schema}"."{table}"')
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+                    col_list = ", ".join(quote_ident(c) for c in cols)
+                    cur.execute(f"INSERT INTO {alias}.{quote_ident(schema)}.{quote_ident(table)} ({col_list}) "
+                                f"SELECT {col_list} FROM {quote_ident(source)}.{quote_ident(schema)}.{quote_ident(table)}")
         finally:
             cur.execute(f"DETACH {alias}")
     finally:
@@ -175,7 +172,7 @@ def open_sandbox(snapshot: Path, *, memory_limit: str, threads: int) -> duckdb.D
             "allow_community_extensions": False,
         },
     )
-    con.execute(f"ATTACH '{_sql_str(str(snapshot))}' AS {SNAPSHOT_CATALOG} (READ_ONLY)")
+    con.execute(f"ATTACH {literal(str(snapshot))} AS {SNAPSHOT_CATALOG} (READ_ONLY)")
     con.execute("SET GLOBAL TimeZone = 'UTC'")  # P3: instants print in UTC whatever the host's TZ
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")  # last: nothing can be changed back
@@ -406,7 +403,3 @@ def jsonable(value: object) -> object:
 def _first_lines(exc: BaseException, limit: int = 3) -> str:
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
     return " ".join(lines[:limit])[:500]
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from settlement.core import store
+from settlement.core.sql import transaction
 from settlement.affiliates.engine import (
     components,
     day_label_intervals,
@@ -90,13 +91,6 @@ def _encode(records: pl.DataFrame) -> _Encoded:
     return _Encoded(parties, eq, ne)
 
 
-def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    """True inside the caller's explicit transaction. Probing with BEGIN would abort that transaction on
-    failure, so compare two transaction ids instead: in autocommit mode every statement gets a new one."""
-    first = store.scalar(con, "SELECT txid_current()")
-    return store.scalar(con, "SELECT txid_current()") == first
-
-
 def build_year_groups(
     con: duckdb.DuckDBPyConnection,
     year: int,
@@ -126,30 +120,23 @@ def build_year_groups(
         records = _active_records(con, first, last)
         if records.height:
             groups, days = _resolve_year(records, year, first, last, threshold, load_id)
-    own = not _in_transaction(con)
-    if own:
-        con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con, join=True):  # a run may hold its own transaction around this stage
         con.execute("DELETE FROM affiliate_groups WHERE year = ?", [year])
         con.execute("DELETE FROM affiliate_day_groups WHERE year = ?", [year])
         con.register("_affiliate_groups_new", groups)
         con.register("_affiliate_day_groups_new", days)
-        con.execute(
-            "INSERT INTO affiliate_groups (year, party_id, group_id, affiliation_load_id) "
-            "SELECT year, party_id, group_id, affiliation_load_id FROM _affiliate_groups_new"
-        )
-        con.execute(
-            "INSERT INTO affiliate_day_groups (year, party_id, day_from, day_to, group_id, affiliation_load_id) "
-            "SELECT year, party_id, day_from, day_to, group_id, affiliation_load_id FROM _affiliate_day_groups_new"
-        )
-        con.unregister("_affiliate_groups_new")
-        con.unregister("_affiliate_day_groups_new")
-        if own:
-            con.execute("COMMIT")
-    except BaseException:
-        if own:
-            con.execute("ROLLBACK")
-        raise
+        try:
+            con.execute(
+                "INSERT INTO affiliate_groups (year, party_id, group_id, affiliation_load_id) "
+                "SELECT year, party_id, group_id, affiliation_load_id FROM _affiliate_groups_new"
+            )
+            con.execute(
+                "INSERT INTO affiliate_day_groups (year, party_id, day_from, day_to, group_id, affiliation_load_id) "
+                "SELECT year, party_id, day_from, day_to, group_id, affiliation_load_id FROM _affiliate_day_groups_new"
+            )
+        finally:
+            con.unregister("_affiliate_groups_new")
+            con.unregister("_affiliate_day_groups_new")
 
 
 def _empty_year_frame() -> pl.DataFrame:

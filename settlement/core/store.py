@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from settlement.core.sql import transaction
+
 DEFAULT_DB = "settlement.duckdb"
 # Bounded memory for big uploads and runs: DuckDB spills to the temp directory beyond this.
 DEFAULT_MEMORY_LIMIT = os.environ.get("SETTLE_MEMORY_LIMIT", "2GB")
@@ -79,14 +81,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     for version, name, sql in migrations():
         if version in done:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(sql)
             con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [version, name])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         applied.append(version)
     return applied
 
