@@ -20,7 +20,8 @@ def test_literals_are_exact_and_quoted():
     with pytest.raises(TypeError):
         literal(0.1)  # P1: never a binary float
     con = duckdb.connect()
-    assert con.execute(f"SELECT {literal("a'b")}, {literal(Decimal('999999999999.99'))} * 10").fetchall() == [
+    quoted = literal("a'b")
+    assert con.execute(f"SELECT {quoted}, {literal(Decimal('999999999999.99'))} * 10").fetchall() == [
         ("a'b", Decimal("9999999999999.90"))]
     assert quote_ident('we"ird') == '"we""ird"'
 
