@@ -138,7 +138,3 @@ def visible_dataset(con: duckdb.DuckDBPyConnection, scope: Scope, dataset_id: st
     if scope.role == "owner" and scope.scope_id in owners:
         return scope.scope_id
     raise not_found_dataset(dataset_id)
-    owner = rows[0][0]
-    if scope.everything or (scope.role == "owner" and owner == scope.scope_id):
-        return owner
-    raise not_found_dataset(dataset_id)

@@ -147,7 +147,7 @@ def test_expected_payouts_file_follows_the_payouts_csv_contract():
     assert rows[0] == ["year", "clause", "beneficiary_id", "dataset_id", "amount"]
     body = rows[1:]
     assert body == sorted(body, key=lambda r: (int(r[0]), int(r[1]), r[2], r[3]))
-    for year, clause, beneficiary, dataset, amount in body:
+    for _year, clause, beneficiary, dataset, amount in body:
         assert clause in ("6", "7") and uscc.is_valid(beneficiary)
         assert (dataset == "") == (clause == "7")
         assert amount == f"{Decimal(amount):.2f}" and Decimal(amount) > 0
