@@ -54,7 +54,6 @@ class TextTracker:
         self.utf8 = True
         self.ascii = True
         self.nul_line: int | None = None
-        self._lines_before = 0
         self._offset = 0
         self._lines_seen = 0
         self._line_start = 0  # offset of the start of the current line
@@ -78,17 +77,15 @@ class TextTracker:
                 return
             self._line_start = self._offset + last + 1
             # a long line strictly inside this block is impossible: the block is shorter than LONG_LINE
-        self._lines_seen += chunk.count(b"\n")
-        self._offset += len(chunk)
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
-        self._track_lines(chunk)
         if self.nul_line is None:
             at = chunk.find(b"\x00")
             if at >= 0:
-                self.nul_line = self._lines_before + chunk.count(b"\n", 0, at) + 1
-            else:
-                self._lines_before += chunk.count(b"\n")
+                self.nul_line = self._lines_seen + chunk.count(b"\n", 0, at) + 1
+        self._track_lines(chunk)
+        self._lines_seen += chunk.count(b"\n")
+        self._offset += len(chunk)
         if self.ascii and not chunk.isascii():
             self.ascii = False
         if self.utf8 and not self.ascii:
