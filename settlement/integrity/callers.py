@@ -1,51 +1,71 @@
 """Integrity codes over the run's stored clause 6 results: who made a dataset qualify, and who got paid.
 
-Each function returns one SELECT yielding the columns of ``context.FLAG_COLUMNS`` (one row per flag),
-read from ``run_caller_buyers`` (counted caller groups per dataset and owner, P10.3), ``run_dataset_results``
-(qualifies, base, target, cap, P10.4–P10.7) and ``affiliate_groups`` (year graph, P8) of the run. Trade
-evidence is asked for as (dataset, buyer) pairs in ``ev_pairs`` and resolved once by ``flags``.
-Imports ``settlement.core`` only (through ``context``).
+``stage_groups`` writes the TEMP table ``_i_groups`` once per ``compute_flags``: one row per counted caller
+group of each (dataset, owner) of the run (``run_caller_buyers``, P10.3) with the dataset's result
+(``run_dataset_results``: qualifies, base, callers, threshold, P10.4–P10.5) and the owner's year-graph group
+(``affiliate_groups``, P8). Each code then returns one SELECT yielding the columns of
+``context.FLAG_COLUMNS`` (one row per flag): numbers first over ``_i_groups``, lists of buyers only for the
+few candidates (ordered list aggregates over millions of rows cost seconds). Trade evidence is asked for as
+(dataset, buyer) pairs in ``ev_pairs`` and resolved once by ``flags``. Imports ``settlement.core`` only.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import duckdb
+
 from settlement.integrity.context import FlagContext, dec, group_of
 
 
-def _counted(ctx: FlagContext) -> str:
-    """Counted caller groups per qualifying-or-not (dataset, owner) of the run, with the dataset's result."""
+def stage_groups(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> None:
+    """TEMP _i_groups (see module docstring)."""
+    join, owner_group = group_of("g.owner_id", "og", ctx)
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _i_groups AS
+WITH g AS (
+    SELECT cb.dataset_id, cb.owner_id, cb.group_id, sum(cb.net_amount) AS net, count(*) AS buyers
+    FROM run_caller_buyers cb WHERE cb.run_id = {ctx.run_id} AND cb.group_counted
+    GROUP BY ALL
+)
+SELECT g.*, {owner_group} AS owner_group, r.qualifies, r.base, r.caller_groups AS callers, r.caller_threshold AS thr
+FROM g JOIN run_dataset_results r ON r.run_id = {ctx.run_id} AND r.dataset_id = g.dataset_id
+     AND r.owner_id = g.owner_id  -- eligible sales always have an owner (P10.2); plain = keeps a hash join
+{join}""")
+
+
+def _buyers(ctx: FlagContext, keys: str) -> str:
+    """Buyers of the counted caller groups named by ``keys`` (a relation of dataset_id, owner_id, group_id)."""
     return f"""
-SELECT cb.dataset_id, cb.owner_id, cb.group_id, cb.buyer_id, cb.net_amount, r.qualifies, r.base,
-       r.caller_groups, r.caller_threshold
-FROM run_caller_buyers cb
-JOIN run_dataset_results r ON r.run_id = cb.run_id AND r.dataset_id = cb.dataset_id
-     AND r.owner_id IS NOT DISTINCT FROM cb.owner_id
+SELECT cb.dataset_id, cb.owner_id, cb.group_id, cb.buyer_id FROM run_caller_buyers cb
+SEMI JOIN ({keys}) k ON k.dataset_id = cb.dataset_id AND k.owner_id = cb.owner_id AND k.group_id = cb.group_id
 WHERE cb.run_id = {ctx.run_id} AND cb.group_counted"""
 
 
 def thin_threshold_sql(ctx: FlagContext) -> str:
     """THIN_THRESHOLD: the smallest caller groups of a qualifying dataset whose nets together stay below
     ``tiny_share`` of its base are "tiny"; dropping them would leave it at or under the caller threshold
-    (P10.3, P10.4)."""
+    (P10.3, P10.4). That holds iff the base minus the ``threshold`` largest group nets is under the share,
+    so the running sums are computed for those datasets only."""
     tiny = dec(ctx.th("THIN_THRESHOLD", "tiny_share"))
     return f"""
-WITH g AS (
-    SELECT dataset_id, owner_id, group_id, any_value(base) AS base, any_value(caller_groups) AS callers,
-           any_value(caller_threshold) AS thr, sum(net_amount) AS net, list(buyer_id ORDER BY buyer_id) AS buyers
-    FROM ({_counted(ctx)}) WHERE qualifies GROUP BY dataset_id, owner_id, group_id
+WITH cand AS (  -- exact: dropping the prefix leaves <= thr groups iff base - (the thr largest nets) < share x base
+    SELECT dataset_id, owner_id FROM _i_groups WHERE qualifies GROUP BY dataset_id, owner_id
+    HAVING any_value(base) - list_sum(max(net, {ctx.caller_threshold})) < {tiny} * any_value(base)
 ), c AS (  -- smallest first: a group is tiny while the running sum of the nets stays under the share
-    SELECT *, sum(net) OVER (PARTITION BY dataset_id, owner_id ORDER BY net, group_id) < {tiny} * base AS tiny
-    FROM g
+    SELECT g.*, sum(g.net) OVER (PARTITION BY g.dataset_id, g.owner_id ORDER BY g.net, g.group_id) < {tiny} * g.base AS tiny
+    FROM _i_groups g SEMI JOIN cand ON cand.dataset_id = g.dataset_id AND cand.owner_id = g.owner_id
 ), d AS (
     SELECT dataset_id, owner_id, any_value(base) AS base, any_value(callers) AS callers, any_value(thr) AS thr,
-           count(*) FILTER (WHERE NOT tiny) AS solid,
-           list(group_id ORDER BY group_id) FILTER (WHERE tiny) AS tiny_groups,
-           flatten(list(buyers) FILTER (WHERE tiny)) AS tiny_buyers,
+           count(*) FILTER (WHERE NOT tiny) AS solid, count(*) FILTER (WHERE tiny) AS n_tiny,
            sum(net) FILTER (WHERE tiny) AS tiny_net
     FROM c GROUP BY dataset_id, owner_id
     HAVING count(*) FILTER (WHERE tiny) > 0 AND count(*) FILTER (WHERE NOT tiny) <= any_value(thr)
+), b AS (
+    SELECT dataset_id, owner_id, list_sort(list_distinct(list(group_id))) AS tiny_groups,
+           list_sort(list_distinct(list(buyer_id))) AS tiny_buyers
+    FROM ({_buyers(ctx, "SELECT dataset_id, owner_id, group_id FROM c WHERE tiny")})
+    SEMI JOIN d USING (dataset_id, owner_id) GROUP BY dataset_id, owner_id
 )
 SELECT 'THIN_THRESHOLD' AS code, dataset_id, NULL AS platform_id,
        list_sort(list_distinct(list_append(tiny_buyers, owner_id))) AS parties, []::VARCHAR[] AS evidence,
@@ -55,35 +75,36 @@ SELECT 'THIN_THRESHOLD' AS code, dataset_id, NULL AS platform_id,
                            groups_left := solid, tiny_share := '{ctx.th("THIN_THRESHOLD", "tiny_share")}'))::VARCHAR AS figures,
        format('dataset {{}} of {{}} qualifies with {{}} caller groups (needs more than {{}}, P10.4), but its {{}} '
               || 'smallest together net only {{}} of a base of {{}} (under {{}}%); without them it has {{}}',
-              dataset_id, owner_id, callers, thr, len(tiny_groups), tiny_net, base,
+              dataset_id, owner_id, callers, thr, n_tiny, tiny_net, base,
               {dec(ctx.th("THIN_THRESHOLD", "tiny_share"))} * 100, solid) AS detail
-FROM d"""
+FROM d JOIN b USING (dataset_id, owner_id)"""
 
 
 def late_callers_sql(ctx: FlagContext) -> str:
     """LATE_CALLERS: caller groups whose first purchase of the dataset in the year falls in its last
-    ``last_days`` in-scope days, who tip it over the threshold and net at most ``max_late_share`` of the base."""
+    ``last_days`` in-scope days (every buyer of the group first bought it then), who tip it over the threshold
+    and together net at most ``max_late_share`` of the base. Only (dataset, buyer) pairs with a late sale are
+    looked at (a semi-join of the year's sales on them)."""
     late_from = ctx.last_day - timedelta(days=int(ctx.th("LATE_CALLERS", "last_days")) - 1)
     share = dec(ctx.th("LATE_CALLERS", "max_late_share"))
     return f"""
-WITH c AS ({_counted(ctx)}),
-first AS (  -- the first live purchase of each caller buyer of a dataset in the year
-    SELECT t.dataset_id, t.buyer_id, min(t.local_date) AS first_day
-    FROM trades t WHERE {ctx.year_sales("t")}
-      AND (t.dataset_id, t.buyer_id) IN (SELECT (dataset_id, buyer_id) FROM c WHERE qualifies)
-    GROUP BY ALL
-), g AS (
-    SELECT c.dataset_id, c.owner_id, c.group_id, any_value(c.base) AS base, any_value(c.caller_groups) AS callers,
-           any_value(c.caller_threshold) AS thr, sum(c.net_amount) AS net, min(f.first_day) AS first_day,
-           list(c.buyer_id ORDER BY c.buyer_id) AS buyers
-    FROM c JOIN first f ON f.dataset_id = c.dataset_id AND f.buyer_id = c.buyer_id
-    WHERE c.qualifies GROUP BY c.dataset_id, c.owner_id, c.group_id
+WITH late AS (
+    SELECT DISTINCT dataset_id, buyer_id FROM trades t WHERE {ctx.year_sales("t")} AND t.local_date >= DATE '{late_from}'
+), early AS (
+    SELECT DISTINCT t.dataset_id, t.buyer_id FROM trades t
+    SEMI JOIN late l ON l.dataset_id = t.dataset_id AND l.buyer_id = t.buyer_id
+    WHERE {ctx.year_sales("t")} AND t.local_date < DATE '{late_from}'
+), first_late AS (SELECT * FROM late ANTI JOIN early USING (dataset_id, buyer_id)),
+lg AS (
+    SELECT cb.dataset_id, cb.owner_id, cb.group_id, count(*) AS late_buyers, list(cb.buyer_id) AS buyers
+    FROM run_caller_buyers cb JOIN first_late f ON f.dataset_id = cb.dataset_id AND f.buyer_id = cb.buyer_id
+    WHERE cb.run_id = {ctx.run_id} AND cb.group_counted GROUP BY ALL
 ), d AS (
-    SELECT dataset_id, owner_id, any_value(base) AS base, any_value(callers) AS callers, any_value(thr) AS thr,
-           list(group_id ORDER BY group_id) FILTER (WHERE first_day >= DATE '{late_from}') AS late_groups,
-           flatten(list(buyers) FILTER (WHERE first_day >= DATE '{late_from}')) AS late_buyers,
-           coalesce(sum(net) FILTER (WHERE first_day >= DATE '{late_from}'), 0) AS late_net
-    FROM g GROUP BY dataset_id, owner_id
+    SELECT g.dataset_id, g.owner_id, any_value(g.base) AS base, any_value(g.callers) AS callers,
+           any_value(g.thr) AS thr, list_sort(list(g.group_id)) AS late_groups,
+           list_sort(flatten(list(lg.buyers))) AS late_buyers, sum(g.net) AS late_net
+    FROM _i_groups g JOIN lg USING (dataset_id, owner_id, group_id)
+    WHERE g.qualifies AND lg.late_buyers = g.buyers GROUP BY g.dataset_id, g.owner_id
 )
 SELECT 'LATE_CALLERS' AS code, dataset_id, NULL AS platform_id,
        list_sort(list_distinct(list_append(late_buyers, owner_id))) AS parties, []::VARCHAR[] AS evidence,
@@ -95,57 +116,77 @@ SELECT 'LATE_CALLERS' AS code, dataset_id, NULL AS platform_id,
               || '{late_from} (last {ctx.th("LATE_CALLERS", "last_days")} days); they net {{}} of a base of {{}}',
               dataset_id, owner_id, callers, len(late_groups), late_net, base) AS detail
 FROM d
-WHERE len(late_groups) > 0 AND callers - len(late_groups) <= thr AND late_net <= {share} * base"""
+WHERE callers - len(late_groups) <= thr AND late_net <= {share} * base"""
 
 
-def caller_edges_sql(ctx: FlagContext, qualifying_only: bool) -> str:
-    """Owner group → caller group edges of the year (counted callers; self-edges cannot occur: a caller is
-    unrelated to the owner on the sale date, but the year graph may join them, so they are dropped)."""
-    join, owner_group = group_of("c.owner_id", "og", ctx)
-    where = "WHERE c.qualifies" if qualifying_only else ""
+def caller_edges_sql(qualifying_only: bool) -> str:
+    """Owner group → caller group edges of the year with their (dataset, owner) (from ``_i_groups``; a caller
+    is unrelated to the owner on the sale date, but the year graph may join them: such self-edges are dropped)."""
+    where = "AND qualifies" if qualifying_only else ""
     return f"""
-SELECT {owner_group} AS src, c.group_id AS dst, c.dataset_id, c.owner_id, c.buyer_id, c.qualifies
-FROM ({_counted(ctx)}) c {join} {where}"""
+SELECT owner_group AS src, group_id AS dst, dataset_id, owner_id, qualifies FROM _i_groups
+WHERE owner_group <> group_id {where}"""
 
 
 def reciprocal_callers_sql(ctx: FlagContext) -> str:
     """RECIPROCAL_CALLERS: two owner groups each a counted caller group of a dataset of the other."""
-    need_q = int(ctx.th("RECIPROCAL_CALLERS", "require_qualifying")) != 0
+    need_q = "p.any_q" if int(ctx.th("RECIPROCAL_CALLERS", "require_qualifying")) != 0 else "true"
     return f"""
-WITH e AS (SELECT * FROM ({caller_edges_sql(ctx, False)}) WHERE src <> dst),
-p AS (
-    SELECT least(a.src, a.dst) AS g1, greatest(a.src, a.dst) AS g2,
-           list(DISTINCT a.dataset_id ORDER BY a.dataset_id) AS datasets,
-           list(DISTINCT x ORDER BY x) AS parties, bool_or(a.qualifies) AS any_qualifies,
-           list(DISTINCT struct_pack(d := a.dataset_id, b := a.buyer_id)) AS ev_pairs
-    FROM e a, unnest([a.owner_id, a.buyer_id]) AS u(x)
-    WHERE EXISTS (SELECT 1 FROM e b WHERE b.src = a.dst AND b.dst = a.src)
-    GROUP BY ALL
+WITH e AS (SELECT src, dst, bool_or(qualifies) AS q FROM ({caller_edges_sql(False)}) GROUP BY src, dst),
+p AS (SELECT a.src AS g1, a.dst AS g2, a.q OR b.q AS any_q FROM e a JOIN e b ON b.src = a.dst AND b.dst = a.src
+      WHERE a.src < a.dst),
+x AS (
+    SELECT p.g1, p.g2, g.dataset_id, g.owner_id, g.group_id FROM p JOIN _i_groups g ON g.owner_group = p.g1
+           AND g.group_id = p.g2 WHERE {need_q}
+    UNION ALL
+    SELECT p.g1, p.g2, g.dataset_id, g.owner_id, g.group_id FROM p JOIN _i_groups g ON g.owner_group = p.g2
+           AND g.group_id = p.g1 WHERE {need_q}
+), xb AS (
+    SELECT x.g1, x.g2, x.dataset_id, x.owner_id, b.buyer_id
+    FROM x JOIN ({_buyers(ctx, "SELECT dataset_id, owner_id, group_id FROM x")}) b
+         ON b.dataset_id = x.dataset_id AND b.owner_id = x.owner_id AND b.group_id = x.group_id
+), agg AS (
+    SELECT g1, g2, list_sort(list_distinct(list(dataset_id))) AS datasets,
+           list_sort(list_distinct(flatten(list([owner_id, buyer_id])))) AS parties,
+           list(DISTINCT struct_pack(d := dataset_id, b := buyer_id)) AS ev_pairs
+    FROM xb GROUP BY g1, g2
 )
 SELECT 'RECIPROCAL_CALLERS' AS code, NULL AS dataset_id, NULL AS platform_id, parties, []::VARCHAR[] AS evidence,
-       ev_pairs,
-       to_json(struct_pack(groups := [g1, g2], datasets := datasets, any_qualifies := any_qualifies))::VARCHAR AS figures,
+       ev_pairs, to_json(struct_pack(groups := [g1, g2], datasets := datasets))::VARCHAR AS figures,
        format('owner groups {{}} and {{}} are counted callers of each other''s datasets in {ctx.year} ({{}})',
               g1, g2, array_to_string(datasets, ', ')) AS detail
-FROM p {"WHERE any_qualifies" if need_q else ""}"""
+FROM agg"""
 
 
 def shared_caller_set_sql(ctx: FlagContext) -> str:
     """SHARED_CALLER_SET: qualifying datasets of mutually unrelated owners (different year-graph groups)
-    that qualify with exactly the same set of caller groups."""
-    join, owner_group = group_of("s.owner_id", "og", ctx)
+    that qualify with exactly the same set of caller groups. Sets are first compared by (size, two hashes),
+    then exactly for the candidates only."""
     n = int(ctx.th("SHARED_CALLER_SET", "min_datasets"))
     return f"""
 WITH s AS (
-    SELECT dataset_id, owner_id, list(DISTINCT group_id ORDER BY group_id) AS callers,
-           list(DISTINCT buyer_id ORDER BY buyer_id) AS buyers
-    FROM ({_counted(ctx)}) WHERE qualifies GROUP BY dataset_id, owner_id
-), q AS (SELECT s.*, {owner_group} AS owner_group FROM s {join}),
-sets AS (
-    SELECT callers, list(dataset_id ORDER BY dataset_id) AS datasets, list(DISTINCT owner_id ORDER BY owner_id) AS owners,
-           count(DISTINCT owner_group) AS owner_groups, list_sort(list_distinct(flatten(list(buyers)))) AS buyers,
-           flatten(list([struct_pack(d := dataset_id, b := x) FOR x IN buyers])) AS ev_pairs
-    FROM q GROUP BY callers HAVING count(DISTINCT owner_group) >= {n}
+    SELECT dataset_id, owner_id, any_value(owner_group) AS og, count(*) AS k, sum(hash(group_id)) AS h1,
+           bit_xor(hash(group_id || '#')) AS h2
+    FROM _i_groups WHERE qualifies GROUP BY dataset_id, owner_id
+), cand AS (
+    SELECT s.* FROM s SEMI JOIN (SELECT k, h1, h2 FROM s GROUP BY ALL HAVING count(DISTINCT og) >= {n}) c
+    ON c.k = s.k AND c.h1 = s.h1 AND c.h2 = s.h2
+), exact AS (
+    SELECT c.dataset_id, c.owner_id, c.og, list_sort(list(g.group_id)) AS callers
+    FROM cand c JOIN _i_groups g ON g.dataset_id = c.dataset_id AND g.owner_id = c.owner_id GROUP BY ALL
+), sets AS (
+    SELECT callers, list_sort(list(dataset_id)) AS datasets, list_sort(list_distinct(list(owner_id))) AS owners,
+           count(DISTINCT og) AS owner_groups
+    FROM exact GROUP BY callers HAVING count(DISTINCT og) >= {n}
+), bb AS (
+    SELECT e.callers, cb.dataset_id, cb.buyer_id
+    FROM sets JOIN exact e ON e.callers = sets.callers
+    JOIN run_caller_buyers cb ON cb.run_id = {ctx.run_id} AND cb.group_counted AND cb.dataset_id = e.dataset_id
+         AND cb.owner_id = e.owner_id
+), b AS (
+    SELECT callers, list_sort(list_distinct(list(buyer_id))) AS buyers,
+           list(struct_pack(d := dataset_id, b := buyer_id)) AS ev_pairs
+    FROM bb GROUP BY callers
 )
 SELECT 'SHARED_CALLER_SET' AS code, NULL AS dataset_id, NULL AS platform_id,
        list_sort(list_concat(owners, buyers)) AS parties, []::VARCHAR[] AS evidence, ev_pairs,
@@ -154,7 +195,7 @@ SELECT 'SHARED_CALLER_SET' AS code, NULL AS dataset_id, NULL AS platform_id,
        format('{{}} datasets of {{}} unrelated owner groups ({{}}) qualify with the same {{}} caller groups: {{}}',
               len(datasets), owner_groups, array_to_string(datasets, ', '), len(callers),
               array_to_string(callers, ', ')) AS detail
-FROM sets"""
+FROM sets JOIN b USING (callers)"""
 
 
 def cap_splitting_sql(ctx: FlagContext) -> str:

@@ -26,6 +26,7 @@ class FlagContext:
     last_day: date  # last in-scope day of the year (P2/P3), 31 Dec when the year has none
     settings: dict  # "CODE.name" -> value in force on 31 Dec of the year
     thresholds_sha256: str
+    caller_threshold: int = 3  # the run's clause6.caller_threshold (P10.4), from run_dataset_results
 
     def th(self, code: str, name: str):
         try:

@@ -13,7 +13,7 @@ Imports ``settlement.core`` only; never writes a clause table or the ledger (fla
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 import duckdb
@@ -50,8 +50,11 @@ def compute_flags(con: duckdb.DuckDBPyConnection, year: int, run_id: int, *, par
     if params is not None and params.in_scope_days(year) is None:
         return 0  # a year without an in-scope day pays nothing (P2): nothing to flag
     ctx = flag_context(year, run_id, params=params, thresholds=thresholds)
+    thr = con.execute("SELECT max(caller_threshold) FROM run_dataset_results WHERE run_id = ?", [run_id]).fetchall()
+    ctx = replace(ctx, caller_threshold=int(thr[0][0]) if thr and thr[0][0] is not None else ctx.caller_threshold)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _i_flags ({FLAG_COLUMNS})")
     try:
+        callers.stage_groups(con, ctx)
         for code_sql in SQL_CODES:
             con.execute(f"INSERT INTO _i_flags BY NAME {code_sql(ctx)}")
         rings = caller_rings(con, ctx)
@@ -64,6 +67,7 @@ def compute_flags(con: duckdb.DuckDBPyConnection, year: int, run_id: int, *, par
         return _store(con, ctx)
     finally:
         con.execute("DROP TABLE IF EXISTS _i_flags")
+        con.execute("DROP TABLE IF EXISTS _i_groups")
 
 
 def _store(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> int:
@@ -88,7 +92,7 @@ SELECT (SELECT coalesce(max(flag_id), 0) FROM integrity_flags) + f.n, {ctx.year}
        f.figures, f.detail, '{ctx.thresholds_sha256}'
 FROM f LEFT JOIN ev ON ev.n = f.n
 """)
-    return con.execute("SELECT count(*) FROM integrity_flags WHERE run_id = ?", [ctx.run_id]).fetchall()[0][0]
+    return con.execute("SELECT count(*) FROM _i_flags").fetchall()[0][0]
 
 
 @dataclass(frozen=True)

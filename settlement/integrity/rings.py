@@ -28,13 +28,18 @@ def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> pl.DataFra
     max_len = int(ctx.th("CALLER_RING", "max_length"))
     max_rings = int(ctx.th("CALLER_RING", "max_rings"))
     edges = con.sql(f"""
-        WITH e AS (SELECT * FROM ({caller_edges_sql(ctx, True)}) WHERE src <> dst),
-        nodes AS (SELECT src AS g FROM e INTERSECT SELECT dst FROM e)
-        SELECT src, dst, list(DISTINCT dataset_id ORDER BY dataset_id) AS datasets,
+        WITH e AS ({caller_edges_sql(True)}),
+        nodes AS (SELECT src AS g FROM e INTERSECT SELECT dst FROM e),
+        ring_edges AS (SELECT * FROM e WHERE src IN (SELECT g FROM nodes) AND dst IN (SELECT g FROM nodes)),
+        b AS (
+            SELECT r.src, r.dst, r.dataset_id, r.owner_id, cb.buyer_id FROM ring_edges r
+            JOIN run_caller_buyers cb ON cb.run_id = {ctx.run_id} AND cb.group_counted AND cb.dataset_id = r.dataset_id
+                 AND cb.owner_id = r.owner_id AND cb.group_id = r.dst
+        )
+        SELECT src, dst, list_sort(list_distinct(list(dataset_id))) AS datasets,
                list(DISTINCT struct_pack(d := dataset_id, b := buyer_id)) AS pairs,
-               list(DISTINCT owner_id) AS owners, list(DISTINCT buyer_id) AS buyers
-        FROM e WHERE src IN (SELECT g FROM nodes) AND dst IN (SELECT g FROM nodes)
-        GROUP BY src, dst ORDER BY src, dst""").fetchall()
+               list_distinct(list(owner_id)) AS owners, list_distinct(list(buyer_id)) AS buyers
+        FROM b GROUP BY src, dst ORDER BY src, dst""").fetchall()
     if not edges or max_len < 3:
         return pl.DataFrame(schema=SCHEMA)
     graph = nx.DiGraph()
