@@ -6,7 +6,7 @@ Must not import routes or settlement modules.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -153,13 +153,16 @@ class SqlOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "columns": [{"name": "platform_id", "type": "VARCHAR"}, {"name": "trades", "type": "BIGINT"},
                     {"name": "volume", "type": "DECIMAL(38,2)"}],
-        "rows": [[CODE_A, 1200, "345678.90"]], "row_count": 1, "truncated": False, "row_cap": 100, "ms": 4.2,
+        "rows": [[CODE_A, 1200, "345678.90"]], "row_count": 1, "truncated": False, "truncated_by": None, "row_cap": 100, "ms": 4.2,
         "snapshot_at": "2025-01-05T02:00:00+00:00"}]})
 
     columns: list[SqlColumn]
     rows: list[list[Any]] = Field(description="Row values; decimals as exact strings, times in ISO-8601")
     row_count: int
-    truncated: bool = Field(description="True when the query had more rows than the cap")
+    truncated: bool = Field(description="True when the answer stopped at the row cap or the byte cap")
+    truncated_by: Literal["rows", "bytes"] | None = Field(
+        None, description="Which cap stopped the answer: rows (SETTLE_SQL_ROW_CAP or limit), bytes (SETTLE_SQL_BYTE_CAP)"
+    )
     row_cap: int
     ms: float
     snapshot_at: str = Field(description="When the snapshot the query read was taken (UTC)")

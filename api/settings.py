@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     sql_row_cap: int = Field(10_000, gt=0, description="At most this many rows are returned; more sets truncated.")
     sql_memory_limit: str = Field("1GB", description="Memory limit of the SQL sandbox (a separate DuckDB instance).")
     sql_threads: int = Field(1, gt=0, description="Threads of the SQL sandbox, so one query cannot take every core.")
+    sql_byte_cap: int = Field(
+        16 * 1024**2, gt=0, description="At most this many bytes of rows (their JSON) are returned; more sets truncated."
+    )
+    sql_process_memory_bytes: int = Field(
+        2 * 1024**3, gt=0,
+        description="Address-space cap (RLIMIT_AS) of each regulator-SQL worker process; beyond it 400 sql_too_big.",
+    )
     sql_max_concurrent: int = Field(
         2, gt=0, description="Regulator queries running at once; more wait up to the time limit, then 429."
     )

@@ -17,76 +17,46 @@ counter) or the snapshot is older than ``sql_snapshot_max_age_s``. The rebuild r
 a query waits for it at most ``sql_snapshot_wait_s``, then reads the previous snapshot (its answer's
 ``snapshot_at`` says how old). Token hashes are never written into a snapshot.
 
-Time limit: a timer thread calls ``interrupt()`` on the query's cursor. Row cap: ``fetchmany(cap + 1)``
-on the streaming result, so a 10M-row query never materialises. Every query, refused or not, is logged in
-``sql_log`` through the writer (regulators read it like any table).
+Where a query runs (issue 15): in a separate worker process (``api.sql_worker``, pooled by
+``api.sql_pool``) that opens the snapshot file itself with the same sandbox and an OS memory cap
+(``RLIMIT_AS``). DuckDB builds a whole vector before the first row comes back and checks ``interrupt()``
+only between chunks, so an in-process sandbox could neither be stopped at the time limit nor bounded in
+memory. The server SIGKILLs the worker at the time limit (``sql_timeout``); a worker that runs out of
+memory answers ``sql_too_big``; the answer stops at the row cap or the byte cap (``truncated_by``). Every
+query, refused or not, is logged in ``sql_log`` through the writer (regulators read it like any table).
+Module map: ``api.sql_sandbox`` (snapshot, sandbox, errors), ``api.sql_results`` (answer, JSON values).
 
 Must not import the routes or FastAPI: the app wires this to HTTP.
 """
 
 from __future__ import annotations
 
-import base64
-import logging
 import datetime as dt
 import itertools
-import math
+import logging
 import shutil
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
-from settlement.core.sql import literal, quote_ident, transaction
+from api.sql_pool import WorkerPool, run_query
+from api.sql_results import SqlRefusal, SqlResult, first_lines, jsonable
+from api.sql_sandbox import SNAPSHOT_CATALOG, build_snapshot, open_sandbox
+
+__all__ = ["SNAPSHOT_CATALOG", "SnapshotUnavailable", "SqlRefusal", "SqlResult", "SqlSandbox", "build_snapshot",
+           "check_read_only", "jsonable", "log_query", "open_sandbox"]
 
 log = logging.getLogger("settle.api.sql")
-
-SNAPSHOT_CATALOG = "store"
-# Columns never copied into the regulator's snapshot (secrets, even if hashed).
-_SNAPSHOT_DROPS = (("api_tokens", "token_sha256"),)
+DEFAULT_BYTE_CAP = 16 * 1024 * 1024
 
 
 class SnapshotUnavailable(RuntimeError):
     """No snapshot of the store could be built (a bug or a full disk): logged, answered 503."""
-
-
-@dataclass(frozen=True)
-class SqlRefusal:
-    """A query the server will not (or could not) answer: HTTP 400 with this code and message."""
-
-    code: str  # sql_empty | sql_syntax | sql_not_read_only | sql_access_denied | sql_timeout | sql_error
-    message: str
-    outcome: str  # the sql_log outcome
-
-    @property
-    def details(self) -> list[dict]:
-        return [{"outcome": self.outcome}]
-
-
-@dataclass(frozen=True)
-class SqlResult:
-    columns: list[dict]  # [{"name": ..., "type": ...}]
-    rows: list[list]
-    truncated: bool
-    row_cap: int
-    ms: float
-    snapshot_at: str
-
-    def to_json_dict(self) -> dict:
-        return {
-            "columns": self.columns,
-            "rows": self.rows,
-            "row_count": len(self.rows),
-            "truncated": self.truncated,
-            "row_cap": self.row_cap,
-            "ms": round(self.ms, 3),
-            "snapshot_at": self.snapshot_at,
-        }
 
 
 # --- wall 1: DuckDB's parser -------------------------------------------------------------------------
@@ -97,7 +67,7 @@ def check_read_only(sql: str, parser: duckdb.DuckDBPyConnection) -> SqlRefusal |
     try:
         statements = parser.extract_statements(sql)
     except duckdb.Error as exc:
-        return SqlRefusal("sql_syntax", f"SQL syntax error: {_first_lines(exc)}", "refused")
+        return SqlRefusal("sql_syntax", f"SQL syntax error: {first_lines(exc)}", "refused")
     if not statements:
         return SqlRefusal("sql_empty", "no SQL statement given", "refused")
     if len(statements) > 1:
@@ -116,67 +86,6 @@ def check_read_only(sql: str, parser: duckdb.DuckDBPyConnection) -> SqlRefusal |
 
 
 # --- wall 2: the sandbox over a snapshot ---------------------------------------------------------------
-
-
-def build_snapshot(writer: duckdb.DuckDBPyConnection, target: Path) -> None:
-    """Copy the store into ``target`` (a new DuckDB file) from one consistent MVCC read on the writer instance.
-
-    Schema first (tables, views, comments, sequences), then secret columns are dropped from the empty
-    copy, then every table's data in ONE transaction (a consistent cut across tables; writers are not
-    blocked). The sandbox can read its own snapshot file's bytes (DuckDB allows access to attached
-    database files), so secrets must never be written into it, not even into blocks freed later.
-    """
-    cur = writer.cursor()
-    try:
-        source = cur.execute("SELECT current_database()").fetchall()[0][0]
-        alias = "sqlsnap_" + uuid.uuid4().hex[:12]
-        cur.execute(f"ATTACH {literal(str(target))} AS {alias}")
-        try:
-            cur.execute(f'COPY FROM DATABASE "{source}" TO {alias} (SCHEMA)')
-            for table, column in _SNAPSHOT_DROPS:
-                has = cur.execute(
-                    "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND table_name = ? AND column_name = ?",
-                    [alias, table, column],
-                ).fetchall()[0][0]
-                if has:
-                    cur.execute(f'ALTER TABLE {alias}.main."{table}" DROP COLUMN "{column}"')
-            columns = cur.execute(
-                "SELECT schema_name, table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
-                "WHERE database_name = ? AND NOT internal GROUP BY ALL ORDER BY ALL",
-                [alias],
-            ).fetchall()
-            tables = {(r[0], r[1]) for r in cur.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
-            with transaction(cur):  # one MVCC cut across every table
-                for schema, table, cols in columns:
-                    if (schema, table) not in tables:  # views come with the schema
-                        continue
-                    col_list = ", ".join(quote_ident(c) for c in cols)
-                    cur.execute(f"INSERT INTO {alias}.{quote_ident(schema)}.{quote_ident(table)} ({col_list}) "
-                                f"SELECT {col_list} FROM {quote_ident(source)}.{quote_ident(schema)}.{quote_ident(table)}")
-        finally:
-            cur.execute(f"DETACH {alias}")
-    finally:
-        cur.close()
-
-
-def open_sandbox(snapshot: Path, *, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
-    """A separate in-memory DuckDB instance reading ``snapshot`` READ_ONLY, with no file/network/config access."""
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            "memory_limit": memory_limit,
-            "threads": threads,
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            "allow_community_extensions": False,
-        },
-    )
-    con.execute(f"ATTACH {literal(str(snapshot))} AS {SNAPSHOT_CATALOG} (READ_ONLY)")
-    con.execute("SET GLOBAL TimeZone = 'UTC'")  # P3: instants print in UTC whatever the host's TZ
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")  # last: nothing can be changed back
-    return con
 
 
 @dataclass
@@ -200,6 +109,7 @@ class SqlSandbox:
     threads: int = 1
     max_age_s: float = 30.0
     wait_s: float = 2.0
+    process_memory_bytes: int = 2 * 1024**3  # RLIMIT_AS of each worker process
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _current, _rebuild, refcounts
     _current: _Snapshot | None = None
     _rebuild: threading.Thread | None = None
@@ -212,6 +122,9 @@ class SqlSandbox:
         # Leftovers of an earlier server are stale by definition.
         shutil.rmtree(self.snapshot_dir, ignore_errors=True)
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        # Persistent worker processes (one started now, more while queries overlap), each with its own sandbox.
+        self._pool = WorkerPool({"memory_limit": self.memory_limit, "threads": self.threads,
+                                 "address_space_bytes": self.process_memory_bytes})
 
     def _fresh(self, snap: _Snapshot | None, generation: int) -> bool:
         return (
@@ -290,6 +203,7 @@ class SqlSandbox:
                     _dispose(self._current)
                 self._current = None
         self._parser.close()
+        self._pool.close()
 
     def checkout_snapshot(self, generation: int) -> tuple[Path, str, Callable[[], None]]:
         """(file, built_at, release): a consistent snapshot file for download; call release() when done."""
@@ -298,8 +212,9 @@ class SqlSandbox:
             raise SnapshotUnavailable("the SQL snapshot could not be built; see the server log")
         return snap.path, snap.built_at, lambda: self._release(snap)
 
-    def run(self, sql: str, *, row_cap: int, time_limit_s: float, generation: int) -> SqlResult | SqlRefusal:
-        """Parse-check, then run ``sql`` in the sandbox; a refusal is a value, never an exception."""
+    def run(self, sql: str, *, row_cap: int, time_limit_s: float, generation: int,
+            byte_cap: int = DEFAULT_BYTE_CAP) -> SqlResult | SqlRefusal:
+        """Parse-check, then run ``sql`` in a worker process; a refusal is a value, never an exception."""
         started = time.perf_counter()
         parser = self._parser.cursor()
         try:
@@ -311,46 +226,15 @@ class SqlSandbox:
         snap = self._acquire(generation)
         if snap is None:
             return SqlRefusal("sql_unavailable", "the SQL snapshot could not be built; see the server log", "error")
-        try:
-            cur = snap.con.cursor()
-            timer = threading.Timer(time_limit_s, cur.interrupt)
-            try:
-                cur.execute(f"USE {SNAPSHOT_CATALOG}")
-                query_started = time.perf_counter()
-                timer.start()
-                result = cur.execute(sql)
-                description = result.description or []
-                fetched = result.fetchmany(row_cap + 1)
-                timer.cancel()
-            except duckdb.InterruptException:
-                return SqlRefusal(
-                    "sql_timeout",
-                    f"query stopped after the {time_limit_s:g} s time limit "
-                    f"({time.perf_counter() - query_started:.1f} s)",
-                    "timeout",
-                )
-            except duckdb.PermissionException as exc:
-                return SqlRefusal(
-                    "sql_access_denied",
-                    "file, network, extension and configuration access is disabled for regulator SQL: "
-                    + _first_lines(exc),
-                    "denied",
-                )
-            except duckdb.InvalidInputException as exc:
-                outcome = "denied" if "configuration has been locked" in str(exc) else "error"
-                code = "sql_access_denied" if outcome == "denied" else "sql_error"
-                return SqlRefusal(code, _first_lines(exc), outcome)
-            except duckdb.Error as exc:
-                return SqlRefusal("sql_error", f"{type(exc).__name__}: {_first_lines(exc)}", "error")
-            finally:
-                timer.cancel()
-                cur.close()
-            truncated = len(fetched) > row_cap
-            rows = [[jsonable(v) for v in row] for row in fetched[:row_cap]]
-            columns = [{"name": d[0], "type": str(d[1])} for d in description]
-            return SqlResult(columns, rows, truncated, row_cap, (time.perf_counter() - started) * 1000, snap.built_at)
+        try:  # the snapshot file stays while the worker reads it (refcount)
+            answer = run_query(self._pool, snap.path, sql, row_cap=row_cap, byte_cap=byte_cap,
+                               time_limit_s=time_limit_s)
         finally:
             self._release(snap)
+        if isinstance(answer, SqlRefusal):
+            return answer
+        return SqlResult(answer.columns, answer.rows_json, answer.row_count, answer.truncated_by is not None,
+                         answer.truncated_by, row_cap, (time.perf_counter() - started) * 1000, snap.built_at)
 
 
 def _dispose(snap: _Snapshot) -> None:
@@ -375,31 +259,3 @@ def log_query(
         )
     finally:
         cur.close()
-
-
-def jsonable(value: object) -> object:
-    """A DuckDB value as JSON: exact decimals as strings (P1), instants/dates in ISO-8601."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return str(value)
-
-
-def _first_lines(exc: BaseException, limit: int = 3) -> str:
-    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-    return " ".join(lines[:limit])[:500]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from api.deps import RegulatorDep, StateDep
@@ -23,15 +23,17 @@ router = APIRouter(prefix="/v1/sql", tags=["sql"])
     summary="Run one read-only SQL statement (regulator)",
     description=(
         "Exactly one SELECT-type statement (SELECT, WITH, FROM, VALUES, SHOW, DESCRIBE), decided by DuckDB's "
-        "own parser. It runs in a sandbox (a separate DuckDB instance over a read-only snapshot of the store, "
-        "file/network/extension access disabled, configuration locked), is interrupted after "
-        "`SETTLE_SQL_TIME_LIMIT_S`, returns at most min(limit, `SETTLE_SQL_ROW_CAP`) rows with `truncated` "
-        "set when there were more, and is logged in the `sql_log` table. Tables: see CONTRACT \"Regulator "
-        "schema\"; `SELECT * FROM duckdb_tables()` lists them with their comments. Refusals are 400 with "
-        "code sql_syntax | sql_empty | sql_not_read_only | sql_access_denied | sql_timeout | sql_error."
+        "own parser. It runs in a sandbox (a separate DuckDB instance in a worker process, over a read-only "
+        "snapshot of the store, file/network/extension access disabled, configuration locked, memory capped by "
+        "`SETTLE_SQL_PROCESS_MEMORY_BYTES`), is killed after `SETTLE_SQL_TIME_LIMIT_S`, returns at most "
+        "min(limit, `SETTLE_SQL_ROW_CAP`) rows and at most `SETTLE_SQL_BYTE_CAP` bytes of rows with "
+        "`truncated` set (and `truncated_by` rows | bytes) when there was more, and is logged in the `sql_log` "
+        "table. Tables: see CONTRACT \"Regulator schema\"; `SELECT * FROM duckdb_tables()` lists them with "
+        "their comments. Refusals are 400 with code sql_syntax | sql_empty | sql_not_read_only | "
+        "sql_access_denied | sql_timeout | sql_too_big | sql_error."
     ),
 )
-def post_sql(body: SqlRequest, state: StateDep, token: RegulatorDep) -> SqlOut:
+def post_sql(body: SqlRequest, state: StateDep, token: RegulatorDep) -> Response:
     settings = state.settings
     cap = min(body.limit or settings.sql_row_cap, settings.sql_row_cap)
     started = time.perf_counter()
@@ -43,7 +45,7 @@ def post_sql(body: SqlRequest, state: StateDep, token: RegulatorDep) -> SqlOut:
         raise ApiError(429, "too_many_queries", message, headers={"Retry-After": "5"})
     try:
         outcome = state.sandbox.run(body.sql, row_cap=cap, time_limit_s=settings.sql_time_limit_s,
-                                    generation=state.generation)
+                                    generation=state.generation, byte_cap=settings.sql_byte_cap)
     finally:
         state.sql_slots.release()
     ms = (time.perf_counter() - started) * 1000
@@ -52,9 +54,11 @@ def post_sql(body: SqlRequest, state: StateDep, token: RegulatorDep) -> SqlOut:
                   message=outcome.message)
         status = 503 if outcome.code == "sql_unavailable" else 400
         raise ApiError(status, outcome.code, outcome.message, details=outcome.details)
-    log_query(state.writer, who=token.who, sql=body.sql, row_count=len(outcome.rows), ms=ms,
-              outcome="truncated" if outcome.truncated else "ok", message=None)
-    return SqlOut(**outcome.to_json_dict())
+    log_query(state.writer, who=token.who, sql=body.sql, row_count=outcome.row_count, ms=ms,
+              outcome="truncated" if outcome.truncated else "ok",
+              message=f"truncated by {outcome.truncated_by}" if outcome.truncated_by == "bytes" else None)
+    # The rows go out as the JSON bytes the worker wrote (the SqlOut shape), never re-parsed here.
+    return Response(outcome.to_json_bytes(), media_type="application/json")
 
 
 @router.get(
