@@ -354,6 +354,14 @@ def prior_awards_frame(spec: GenerateSpec, rng: np.random.Generator) -> pl.DataF
 # ---------------------------------------------------------------------------------------------- trades
 
 
+def _sale_cents(world: _World, rng: np.random.Generator, ds: np.ndarray) -> np.ndarray:
+    """Sale amounts in cents: log-normal around ¥2,000 (default), or around the dataset's list price."""
+    if world.dataset_price is None:
+        return np.clip(np.exp(rng.normal(np.log(2_000_00), 1.3, size=ds.size)), 1, 99_999_999_99).astype(np.int64)
+    spread = np.exp(rng.normal(0.0, REALISTIC_PRICE_SIGMA, size=ds.size))
+    return np.clip(world.dataset_price[ds] * spread, 1, 99_999_999_99).astype(np.int64)
+
+
 def trades_block(world: _World, seed: int, block: int, rows: int) -> pl.DataFrame:
     """Rows [block*BLOCK_ROWS, block*BLOCK_ROWS + rows) of the trade stream, all string columns.
 
@@ -373,11 +381,7 @@ def trades_block(world: _World, seed: int, block: int, rows: int) -> pl.DataFram
     platform = world.dataset_platform[ds]
     span = int((LOCAL_END - LOCAL_START).total_seconds())
     local_s = int(LOCAL_START.timestamp()) + rng.integers(0, span, size=n_sale)
-    if world.dataset_price is None:
-        cents = np.clip(np.exp(rng.normal(np.log(2_000_00), 1.3, size=n_sale)), 1, 99_999_999_99).astype(np.int64)
-    else:  # realistic: around the dataset's list price
-        spread = np.exp(rng.normal(0.0, REALISTIC_PRICE_SIGMA, size=n_sale))
-        cents = np.clip(world.dataset_price[ds] * spread, 1, 99_999_999_99).astype(np.int64)
+    cents = _sale_cents(world, rng, ds)
 
     # Refunds: distinct sales, each refunded once, by part or in full, 1 hour .. 120 days later.
     sold = np.sort(rng.choice(n_sale, size=n_ref, replace=False)) if n_ref else np.empty(0, dtype=np.int64)
