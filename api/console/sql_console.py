@@ -6,16 +6,16 @@ Same walls as `POST /v1/sql` (``api.sql_guard``): DuckDB's parser must see one S
 query runs in the sandbox over a snapshot with the same time limit and concurrency slots, and every query
 is logged in ``sql_log``. Paging wraps the statement as ``SELECT * FROM (<sql>) LIMIT n OFFSET m`` (the
 wrapped text passes the same parser check; without an ORDER BY the row order is DuckDB's). The CSV
-streams from one snapshot with ``fetchmany`` (a consistent cut, never the whole result in memory); it uses
-the sandbox's snapshot refcount (``_acquire``/``_release``) because ``SqlSandbox.run`` returns at most a
-capped page. Must not import the other page modules.
+streams chunk by chunk (each one ``SqlSandbox.run`` of at most the row cap, never the whole result in
+memory), all from one snapshot: a rebuild in between stops the download short and is logged. Must not
+import the other page modules.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import threading
+import json
 import time
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 
 from api.console.regulator import regulator_only
 from api.console.web import page
-from api.sql_guard import SNAPSHOT_CATALOG, SqlRefusal, check_read_only, jsonable, log_query
+from api.sql_guard import SqlRefusal, log_query
 from api.state import get_state
 
 router = APIRouter(include_in_schema=False)
@@ -80,7 +80,7 @@ def _run_page(state, who, sql: str, page_no: int, size: int):
         log_query(state.writer, who=who.token.who, sql=sql, row_count=None, ms=ms, outcome=outcome.outcome,
                   message=outcome.message)
     else:
-        log_query(state.writer, who=who.token.who, sql=sql, row_count=len(outcome.rows), ms=ms,
+        log_query(state.writer, who=who.token.who, sql=sql, row_count=len(_payload(outcome)["rows"]), ms=ms,
                   outcome="truncated" if outcome.truncated else "ok", message=None)
     return outcome, paged
 
@@ -107,7 +107,7 @@ def sql_page(request: Request):
         if isinstance(outcome, SqlRefusal):
             refusal = outcome
         else:
-            result = outcome
+            result = _payload(outcome)
     links = {
         "next": "/sql?" + urlencode({"sql": sql, "page": page_no + 1}),
         "prev": "/sql?" + urlencode({"sql": sql, "page": page_no - 1}),
@@ -119,84 +119,71 @@ def sql_page(request: Request):
                 examples=examples)
 
 
-def _csv_rows(state, who, sql: str, snap, cur, slot_held: list):
-    """Generator of CSV text chunks from an executing cursor; releases the snapshot and slot at the end."""
-    started, rows = time.perf_counter(), 0
-    outcome, message = "ok", None
+def _payload(outcome) -> dict:
+    """A sandbox answer as JSON data, whichever form ``SqlSandbox.run`` returns it in."""
+    if hasattr(outcome, "to_json_bytes"):
+        return json.loads(outcome.to_json_bytes())
+    return outcome.to_json_dict()
+
+
+def _csv_chunks(state, who, sql: str, first: dict, chunk: int):
+    """CSV text: the first chunk's rows, then further chunks (``LIMIT chunk OFFSET k`` through
+    ``SqlSandbox.run``) until one is not truncated. Every chunk must come from the same snapshot
+    (``snapshot_at``); when the snapshot was rebuilt meanwhile the download stops short rather than mix
+    two cuts, and the log says so."""
+    started, rows, outcome, message = time.perf_counter(), 0, "ok", "csv download"
+    raw = sql.strip().rstrip(";")
+    payload = first
     try:
         buf = io.StringIO()
         out = csv.writer(buf, lineterminator="\n")
-        out.writerow([d[0] for d in cur.description or []])
-        yield "\ufeff" + buf.getvalue()
+        buf.write("\ufeff")  # BOM: Excel opens UTF-8 names correctly
+        out.writerow([c["name"] for c in payload["columns"]])
         while True:
-            batch = cur.fetchmany(CSV_BATCH)
-            if not batch:
-                break
-            buf = io.StringIO()
-            out = csv.writer(buf, lineterminator="\n")
-            out.writerows([[_cell(v) for v in row] for row in batch])
-            rows += len(batch)
+            out.writerows([[_cell(v) for v in row] for row in payload["rows"]])
+            rows += len(payload["rows"])
             yield buf.getvalue()
-    except duckdb.Error as exc:
-        outcome, message = "error", str(exc)[:500]
-        raise
+            buf.seek(0)
+            buf.truncate()
+            if not payload["truncated"] or not payload["rows"]:
+                break
+            nxt = state.sandbox.run(f"SELECT * FROM (\n{raw}\n) AS q LIMIT {chunk + 1} OFFSET {rows}",
+                                    row_cap=chunk, time_limit_s=state.settings.sql_time_limit_s,
+                                    generation=state.generation)
+            if isinstance(nxt, SqlRefusal):
+                outcome, message = nxt.outcome, f"csv stopped after {rows} rows: {nxt.message}"
+                break
+            nxt_payload = _payload(nxt)
+            if nxt_payload["snapshot_at"] != first["snapshot_at"]:
+                outcome, message = "error", f"csv stopped after {rows} rows: the snapshot was rebuilt"
+                break
+            payload = nxt_payload
     finally:
-        cur.close()
-        state.sandbox._release(snap)
-        if slot_held:
-            state.sql_slots.release()
         log_query(state.writer, who=who.token.who, sql=sql, row_count=rows, ms=(time.perf_counter() - started) * 1000,
-                  outcome=outcome, message=message or "csv download")
+                  outcome=outcome, message=message)
 
 
 def _cell(value) -> object:
-    v = jsonable(value)
-    return v if not isinstance(v, (list, dict)) else str(v)
+    return "" if value is None else value if not isinstance(value, (list, dict)) else json.dumps(value, ensure_ascii=False)
 
 
 @router.get("/sql.csv")
 def sql_csv(request: Request):
+    """The whole result as CSV, streamed chunk by chunk (each chunk at most the row cap, read by the
+    same sandbox and checks as `POST /v1/sql`)."""
     who, refused = regulator_only(request)
     if who is None:
         return refused
     state = get_state(request)
     settings = state.settings
     sql = request.query_params.get("sql", "")
-    parser = duckdb.connect(":memory:")
-    try:
-        refusal = check_read_only(sql, parser)
-    finally:
-        parser.close()
-    if refusal is None and not state.sql_slots.acquire(timeout=settings.sql_time_limit_s):
-        refusal = SqlRefusal("too_many_queries", f"{settings.sql_max_concurrent} queries are already running", "busy")
-        slot = []
-    else:
-        slot = [True] if refusal is None else []
-    snap = state.sandbox._acquire(state.generation) if refusal is None else None
-    if refusal is None and snap is None:
-        refusal = SqlRefusal("sql_unavailable", "the SQL snapshot could not be built; see the server log", "error")
-    if refusal is not None:
-        if slot:
-            state.sql_slots.release()
-        log_query(state.writer, who=who.token.who, sql=sql, row_count=None, ms=0, outcome=refusal.outcome,
-                  message=refusal.message)
+    chunk = settings.sql_row_cap
+    first, paged = _run_page(state, who, sql, 1, chunk)
+    if isinstance(first, SqlRefusal) or not paged:
+        refusal = first if isinstance(first, SqlRefusal) else SqlRefusal(
+            "sql_error", "this statement cannot be paged; run it on the SQL page", "error")
         return page(request, "sql.html", status=400, who=who, sql=sql, result=None, refusal=refusal, paged=False,
                     page_no=1, size=settings.console_page_rows, links={}, schema=[], examples=[])
-    cur = snap.con.cursor()
-    timer = threading.Timer(settings.sql_time_limit_s, cur.interrupt)  # the query's start, as /v1/sql
-    try:
-        cur.execute(f"USE {SNAPSHOT_CATALOG}")
-        timer.start()
-        cur.execute(sql)
-    except duckdb.Error as exc:
-        cur.close()
-        state.sandbox._release(snap)
-        state.sql_slots.release()
-        bad = SqlRefusal("sql_error", f"{type(exc).__name__}: {str(exc)[:400]}", "error")
-        log_query(state.writer, who=who.token.who, sql=sql, row_count=None, ms=0, outcome="error", message=bad.message)
-        return page(request, "sql.html", status=400, who=who, sql=sql, result=None, refusal=bad, paged=False,
-                    page_no=1, size=settings.console_page_rows, links={}, schema=[], examples=[])
-    finally:
-        timer.cancel()
-    return StreamingResponse(_csv_rows(state, who, sql, snap, cur, slot), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(_csv_chunks(state, who, sql, _payload(first), chunk),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="query.csv"'})
