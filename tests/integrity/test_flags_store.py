@@ -152,3 +152,13 @@ def test_thresholds_are_dated_noted_settings_for_every_code():
         parse_thresholds('[[threshold]]\ncode = "X"\nname = "y"\nvalue = 0.5\nvalid_from = 2023-01-01\nnote = "n"\n')
     with pytest.raises(LookupError):
         th.value("PRICE_OUTLIER", "multiple", date(2022, 12, 31))
+
+
+def test_docs_name_every_code_setting_table_and_command():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "integrity.md").read_text(encoding="utf-8")
+    settings = load_thresholds().on(date(2024, 12, 31))
+    for word in [*CODES, "integrity_flags", "integrity_reviews", "settle flags review", "--acknowledge-flags",
+                 *(k.split(".")[1] for k in settings)]:
+        assert word in text, word
