@@ -7,12 +7,16 @@ the folder is what the README says it is.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
+import unicodedata
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 from stdnum.cn import uscc
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_trades"
@@ -27,13 +31,44 @@ TRADE_REQUIRED = ["trade_id", "platform_id", "dataset_id", "seller_id", "buyer_i
 SHANGHAI = timezone(timedelta(hours=8))
 
 
+# The Excel exports (issue 10): Chinese column names, GB18030, ¥ and thousands separators, full-width digits,
+# YYYY/M/D times, empty trailing rows, xlsx date cells. Read here into the plain contract form, independently
+# of the engine's reader, so the checks below see every trade file alike.
+ZH_COLUMNS = {"交易编号": "trade_id", "平台": "platform_id", "数据集": "dataset_id", "卖方": "seller_id",
+              "买方": "buyer_id", "交易时间": "traded_at", "金额": "amount", "币种": "currency", "类型": "kind",
+              "原交易编号": "ref_trade_id"}
+
+
+def _plain(row: dict) -> dict[str, str]:
+    out = {}
+    for key, value in row.items():
+        key = ZH_COLUMNS.get(key, key)
+        if isinstance(value, datetime):
+            value = value.strftime("%Y-%m-%dT%H:%M:%S")
+        value = unicodedata.normalize("NFKC", "" if value is None else str(value))
+        if key == "amount":
+            value = re.sub(r"^(¥|CNY)", "", value).replace(",", "")
+        if key == "traded_at" and (m := re.fullmatch(r"(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2})", value)):
+            y, mo, d, h, mi = map(int, m.groups())
+            value = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:00"
+        out[key] = value
+    return out
+
+
 def read_rows(name: str) -> list[dict[str, str]]:
     path = SAMPLE / name
     if name.endswith(".jsonl"):
         with open(path, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    if name.endswith(".xlsx"):
+        return [_plain(r) for r in pl.read_excel(path).iter_rows(named=True)]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030")  # Chinese Excel's "CSV"
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    return [_plain(r) for r in rows if any((v or "").strip() for v in r.values())]
 
 
 def all_trades() -> list[dict[str, str]]:
@@ -51,6 +86,8 @@ def local_date(text: str) -> date:
 def test_the_folder_has_the_registries_and_several_trade_files():
     assert TRADE_FILES == [
         "trades_binjiang_2024.jsonl",
+        "trades_excel_dates_2025.xlsx",
+        "trades_excel_gb18030_2025.csv",
         "trades_qiantang_2024_2025.csv",
         "trades_xihu_2023_2024.csv",
         "trades_xihu_2025_2026.csv",
@@ -253,5 +290,29 @@ def test_settling_the_sample_gives_the_readme_payouts_and_the_late_refund_adjust
         for trade_id, clause, reason in rows:
             found.setdefault(trade_id, {})[clause] = reason
         assert {t: found.get(t, {}) for t in named} == named
+    finally:
+        con.close()
+
+
+def test_the_chinese_excel_export_loads_with_every_normalisation_reported(tmp_path):
+    from settlement.core import store
+    from settlement.inputs import ingest
+
+    db = tmp_path / "excel.duckdb"
+    store.init(db)
+    con = store.open_store(db)
+    try:
+        report = ingest.ingest_file(con, SAMPLE / "trades_excel_gb18030_2025.csv", uploaded_by="test")
+        assert (report.status, report.rows_read, report.rows_stored, report.rows_rejected) == ("stored", 2, 2, 0)
+        assert report.warnings == (
+            "file encoding: GB18030 (read as such; save as 'CSV UTF-8' to avoid this)",
+            "2 cells had full-width or compatibility characters, read after Unicode NFKC (e.g. '１２３' as '123')",
+            "2 amounts had a currency sign (¥, CNY) or thousands separators, read as plain decimals "
+            "(e.g. '¥1,234.50' as 1234.50)",
+            "2 date-times were written as YYYY/M/D H:MM, read as local time (P3)",
+            "2 rows with every cell empty were skipped",
+        )
+        assert con.execute("SELECT trade_id, local_date, amount::VARCHAR FROM trades ORDER BY trade_id").fetchall() == [
+            ("XLS-2025-0001", date(2025, 3, 5), "12345.60"), ("XLS-2025-0002", date(2025, 4, 8), "1000.00")]
     finally:
         con.close()

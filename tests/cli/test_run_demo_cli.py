@@ -36,7 +36,7 @@ def test_cli_run_explain_and_demo(tmp_path):
     db = tmp_path / "cli.duckdb"
     out = runner.invoke(app, ["demo", "--db", str(db), "--sample", str(SAMPLE)])
     assert out.exit_code == 0, out.output
-    assert "grand total" in out.output and "1,261,990.00" in out.output
+    assert "grand total" in out.output and "1,265,658.02" in out.output
     out = runner.invoke(app, ["run", "--year", "2024", "--db", str(db)])
     assert out.exit_code == 0, out.output
     assert "appended nothing" in out.output
