@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from ledgers import ledger
+from settlement import backends
 from settlement.clauses import targets as clauses
 from settlement.clauses.targets import Targets
 from settlement.integrity.flags import compute_flags
@@ -65,11 +66,7 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
     con.register("_s_datasets_df", targets.datasets)
     con.register("_s_platforms_df", targets.platforms)
     try:
-        con.execute(
-            f"INSERT INTO exclusions (run_id, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id) "
-            f"SELECT {int(run_id)}, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id "
-            f"FROM ({targets.exclusions_sql})"
-        )
+        _store_trade_level(con, run_id, targets)
         caller_cols = "year, dataset_id, owner_id, group_id, buyer_id, eligible_sales, net_amount, group_counted"
         con.execute(
             f"INSERT INTO run_caller_buyers (run_id, {caller_cols}) "
@@ -93,6 +90,23 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
 
 
 
+EXCLUSION_COLUMNS = "year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id"
+
+
+def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targets) -> None:
+    """The exclusions (P12) and, from a remote backend, the caller rows: straight from the store's TEMP
+    tables on DuckDB; from Spark through Parquet files it writes (streamed, never held in memory whole)."""
+    backend = targets.backend
+    insert = f"INSERT INTO exclusions (run_id, {EXCLUSION_COLUMNS}) SELECT {int(run_id)}, {EXCLUSION_COLUMNS} FROM "
+    if backend is None or backend.local:
+        con.execute(insert + f"({targets.exclusions_sql})")
+        return
+    with backend.spill(targets.exclusions_sql) as files:
+        con.execute(insert + f"read_parquet({files!r})")
+    with backend.spill(f"SELECT * FROM {targets.callers_table}") as files:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {targets.callers_table} AS SELECT * FROM read_parquet({files!r})")
+
+
 def default_started_by() -> str:
     """Who starts a run when nobody is named: the OS user, as ``cli:<user>`` (CONTRACT `settle run --by`)."""
     try:
@@ -102,9 +116,10 @@ def default_started_by() -> str:
 
 
 def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params,
-                   started_by: str | None = None) -> ledger.RunResult:
+                   started_by: str | None = None, backend: backends.Backend | None = None) -> ledger.RunResult:
     """Settle one year: compute the targets (P9–P12), append the deltas (P13), store why (P12).
-    ``started_by`` is recorded on the run (four eyes: its approver must be someone else)."""
+    ``started_by`` is recorded on the run (four eyes: its approver must be someone else). ``backend`` runs
+    the trade-level SQL (default: ``SETTLE_BACKEND``, see settlement.backends); every result is the same."""
     started_by = started_by or default_started_by()
     started_at = datetime.now(timezone.utc)
     fingerprint = inputs_fingerprint(con, year, params_hash=params.sha256)
@@ -115,7 +130,8 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params,
         # Same inputs as the year's last run: same targets (P13: appends nothing unless the ledger moved);
         # its exclusions / explanations stay valid (view run_explanation_source), nothing is recomputed.
         return _rerun_unchanged(con, year, previous[0][0], fingerprint, params.sha256, started_at, started_by)
-    targets = clauses.compute_targets(con, year, params=params)
+    backend = backend or backends.from_env(con)
+    targets = clauses.compute_targets(con, year, params=params, backend=backend)
     try:
         # One transaction: the run, its entries (P13) and its exclusions/explanations (P12) land together.
         # The ledger serialises concurrent runs (its head row); a loser is retried once from fresh state.
@@ -146,7 +162,7 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params,
                 raise
         raise AssertionError("unreachable")
     finally:
-        clauses.drop_staging(con)
+        clauses.drop_staging(con, backend)
 
 
 def _rerun_unchanged(con, year: int, previous_run: int, fingerprint: str, params_hash: str,
@@ -207,7 +223,8 @@ def year_needs_no_run(con: duckdb.DuckDBPyConnection, year: int, *, params) -> b
     return not con.execute("SELECT count(*) FROM ledger_entries WHERE year = ?", [year]).fetchall()[0][0]
 
 
-def settle_all(con: duckdb.DuckDBPyConnection, *, params, started_by: str | None = None) -> list[ledger.RunResult]:
+def settle_all(con: duckdb.DuckDBPyConnection, *, params, started_by: str | None = None,
+               backend: backends.Backend | None = None) -> list[ledger.RunResult]:
     """Settle every year per CONTRACT, oldest first."""
-    return [run_settlement(con, y, params=params, started_by=started_by)
+    return [run_settlement(con, y, params=params, started_by=started_by, backend=backend)
             for y in years_to_settle(con, params=params)]

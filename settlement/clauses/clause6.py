@@ -1,10 +1,10 @@
 """Clause 6, the dataset reward (P10.2–P10.7), per (dataset, owner) of one year.
 
-``stage_callers`` writes TEMP ``_s_callers`` (eligible sales per dataset, owner, year-graph caller group and
+``stage_callers`` runs ``callers.sql`` on the backend into ``_s_callers`` (eligible sales per dataset, owner, year-graph caller group and
 buyer, P10.3); ``dataset_results`` writes TEMP ``_s_datasets`` and returns its rows: callers, the "> 3" test
 (P10.4), base and gross (P10.5), the dataset's payable after prior awards shared among its owners in
 proportion to gross (P10.1, P10.6), and the owner's cap share (P10.7). Amounts are DECIMAL(38,2) until the
-target (P10.8). Imports ``settlement.core`` only.
+target (P10.8). Imports ``settlement.core`` and the backend interface only.
 """
 
 from __future__ import annotations
@@ -12,28 +12,17 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from settlement.backends.base import Backend, to_local
+from settlement.clauses.portable import statement
 from settlement.clauses.year_params import YearParams, lit
 from settlement.core.money import sql_round_money, sql_split_cap
 
 
-def stage_callers(con: duckdb.DuckDBPyConnection, yp: YearParams) -> None:
-    """_s_callers (P10.3): callers by year-graph affiliate group (P8); a buyer absent from affiliate_groups
-    is its own group. Counted per (dataset, owner): a buyer is a caller of the owner it bought from (P10.1)."""
-    y = yp.year
-    con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_callers AS
-WITH b AS (
-    SELECT s.dataset_id, s.owner_id, coalesce(CAST(ag.group_id AS VARCHAR), 'own:' || s.buyer_id) AS group_id,
-           s.buyer_id, count(*) AS eligible_sales, sum(s.net)::DECIMAL(38,2) AS net_amount
-    FROM _s_status s
-    LEFT JOIN affiliate_groups ag ON ag.year = {y} AND ag.party_id = s.buyer_id
-    WHERE s.c6_reason IS NULL
-    GROUP BY ALL
-)
-SELECT {y} AS year, *,
-       sum(net_amount) OVER (PARTITION BY dataset_id, owner_id, group_id) > 0 AS group_counted
-FROM b
-""")
+def stage_callers(backend: Backend, yp: YearParams) -> None:
+    """_s_callers (P10.3, ``callers.sql`` on the backend): callers by year-graph affiliate group (P8); a buyer
+    absent from affiliate_groups is its own group. Counted per (dataset, owner): a buyer is a caller of the
+    owner it bought from (P10.1)."""
+    backend.run("_s_callers", statement("callers", year=int(yp.year)))
 
 
 def _per_owner_sql(yp: YearParams) -> str:
@@ -42,11 +31,8 @@ def _per_owner_sql(yp: YearParams) -> str:
     y, thr, rate = yp.year, lit(yp.c6_threshold), lit(yp.c6_rate)
     gross = sql_round_money(f"{rate} * d.base", precision=38)
     return f"""
-WITH per AS (
-    SELECT dataset_id, owner_id, sum(eligible_sales) AS eligible_sales, sum(net_amount)::DECIMAL(38,2) AS base,
-           count(DISTINCT group_id) FILTER (WHERE group_counted) AS caller_groups
-    FROM _s_callers GROUP BY dataset_id, owner_id
-), prior AS (  -- P10.6 supplementary rule 2: awards already paid for the same dataset and year
+WITH per AS (SELECT * FROM _s_per),  -- per_dataset.sql, from the backend
+prior AS (  -- P10.6 supplementary rule 2: awards already paid for the same dataset and year
     SELECT dataset_id, sum(amount)::DECIMAL(38,2) AS prior_awards FROM prior_awards WHERE year = {y}
     GROUP BY dataset_id
 ), prior_only AS (
@@ -73,8 +59,11 @@ FROM d
 """
 
 
-def dataset_results(con: duckdb.DuckDBPyConnection, yp: YearParams) -> pl.DataFrame:
-    """_s_datasets: P10.3–P10.7 per (dataset, owner); returns its rows (run_dataset_results without run_id)."""
+def dataset_results(con: duckdb.DuckDBPyConnection, backend: Backend, yp: YearParams) -> pl.DataFrame:
+    """_s_datasets: P10.3–P10.7 per (dataset, owner); returns its rows (run_dataset_results without run_id).
+    The per-(dataset, owner) aggregates come from the backend (``per_dataset.sql``); prior awards, the
+    shares among owners and the cap split are local (a few rows per dataset)."""
+    to_local(con, backend, "_s_per", statement("per_dataset"))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _s_datasets0 AS {_per_owner_sql(yp)}")
     cap = lit(yp.c6_cap) if yp.c6_cap is not None else "0"
     # P10.1 + P10.6: the dataset's payable = max(0, Σ gross − Σ prior awards), shared among its owners in

@@ -2,9 +2,12 @@
 
 ``compute_targets`` runs the steps in order: affiliate groups of the year (``settlement.affiliates``),
 sale status (``sales``, P2/P8/P9/P10.1/P11), clause 6 (``clause6``, P10), clause 7 (``clause7``, P11),
-the record paths and exclusions (``exclusions``, P12). It works in connection-local TEMP tables (``_s_*``)
-so millions of exclusion rows never pass through Python; ``settlement.run`` copies them under the run id
-once the ledger has given one, then ``drop_staging`` removes them.
+the record paths and exclusions (``exclusions``, P12). The trade-level statements are portable ``.sql``
+files run on a backend (``settlement.backends``: the store's own DuckDB connection by default, or Spark);
+their named results (``_s_*``) never pass through Python row by row; the per-dataset and per-platform
+results, the cap split and the record paths are computed locally in the store. ``settlement.run`` copies
+the exclusions and callers under the run id once the ledger has given one, then ``drop_staging`` removes
+the named results.
 
 Pure of the ledger: must not import ``ledgers``, the CLI or the API.
 
@@ -25,6 +28,8 @@ import duckdb
 import polars as pl
 
 from settlement.affiliates import groups as affiliates
+from settlement.backends.base import Backend
+from settlement.backends.duckdb_backend import DuckDBBackend
 from settlement.clauses.clause6 import dataset_results, stage_callers
 from settlement.clauses.clause7 import platform_results
 from settlement.clauses.exclusions import exclusions_sql, stage_related_paths
@@ -57,8 +62,8 @@ class Targets:
     ``targets``: clause, beneficiary_id, dataset_id ('' for clause 7), amount (non-zero keys only; a key
     absent here has target 0, the ledger claws it back). ``datasets`` / ``platforms``: the explanation rows
     (columns of run_dataset_results / run_platform_results without run_id). Exclusions and caller buyers
-    are ``exclusions_sql`` (a SELECT over this connection's TEMP tables, inserted under the run id by
-    settlement.run) and the TEMP table ``_s_callers``; ``drop_staging`` removes the TEMP tables.
+    are ``exclusions_sql`` (a SELECT over the backend's named results, inserted under the run id by
+    settlement.run) and the backend's named result ``_s_callers``; ``drop_staging`` removes them.
     """
 
     year: int
@@ -68,26 +73,31 @@ class Targets:
     platforms: pl.DataFrame
     exclusions_sql: str = ""
     callers_table: str = "_s_callers"
+    backend: Backend | None = None
 
 
-def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET) -> Targets:
+def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET,
+                    backend: Backend | None = None) -> Targets:
     """Clause 6 and 7 targets of ``year`` from the current inputs (P9–P12). Does not read the ledger.
 
-    Side effects: materialises the year's affiliate groups (regulator table ``affiliate_groups``) and the
-    connection-local TEMP tables ``_s_*``.
+    ``backend`` runs the trade-level statements (default: this store connection, DuckDB).
+    Side effects: materialises the year's affiliate groups (regulator table ``affiliate_groups``), the
+    backend's named results and the connection-local TEMP tables ``_s_*``.
     """
+    backend = backend or DuckDBBackend(con)
     yp = year_params(params, year)
     if yp.first_day is not None:
         affiliates.build_year_groups(
             con, year, equity_threshold=yp.equity_threshold, window_start=yp.window_start,
             window_end=yp.window_end,
         )
-    stage_sales(con, yp)
-    stage_callers(con, yp)
-    datasets = dataset_results(con, yp)
-    platforms = platform_results(con, yp)
-    stage_related_paths(con, yp, path_budget)
-    excluded = exclusions_sql(con, yp)
+    backend.bind_inputs(con, year)
+    stage_sales(backend, yp)
+    stage_callers(backend, yp)
+    datasets = dataset_results(con, backend, yp)
+    platforms = platform_results(con, backend, yp)
+    stage_related_paths(con, backend, yp, path_budget)
+    excluded = exclusions_sql(backend, yp, datasets)
     targets = pl.concat(
         [
             datasets.filter(pl.col("target") != 0).select(
@@ -105,12 +115,17 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
         ]
     ).cast(TARGET_SCHEMA).sort("clause", "beneficiary_id", "dataset_id")
     return Targets(year=year, params=yp, targets=targets, datasets=datasets, platforms=platforms,
-                   exclusions_sql=excluded)
+                   exclusions_sql=excluded, backend=backend)
 
 
-STAGING_TABLES = ("_s_status", "_s_datasets", "_s_callers", "_s_related", "_s_refunds", "_s_cert6", "_s_cert7")
+# named results of the backend, and TEMP tables of the store connection
+BACKEND_RESULTS = ("_s_status", "_s_callers", "_s_per", "_s_volumes", "_s_related", "_s_refunds", "_s_cert6",
+                   "_s_cert7", "_s_qualifies")
+LOCAL_TABLES = ("_s_per", "_s_volumes", "_s_datasets", "_s_callers")
 
 
-def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
-    for table in STAGING_TABLES:
+def drop_staging(con: duckdb.DuckDBPyConnection, backend: Backend | None = None) -> None:
+    if backend is not None and not backend.local:
+        backend.drop(BACKEND_RESULTS)
+    for table in (*BACKEND_RESULTS, *LOCAL_TABLES):
         con.execute(f"DROP TABLE IF EXISTS {table}")

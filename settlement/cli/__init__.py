@@ -7,8 +7,8 @@ the order a year is settled: setup, inputs, settle, audit, server, tools.
 
 from __future__ import annotations
 
-from settlement.cli import (affiliates_cmds, api_cmds, flags_cmds, generate_cmds, ingest_cmds, ledger_cmds,
-                            lifecycle_cmds, settle_cmds)
+from settlement.cli import (affiliates_cmds, api_cmds, flags_cmds, generate_cmds, ingest_cmds, lake_cmds,
+                            ledger_cmds, lifecycle_cmds, settle_cmds)
 from settlement.cli._app import app, register
 
 # Help panel → its commands, in the order a year is settled (dicts keep this order, so does ``settle -h``).
@@ -25,7 +25,8 @@ PIPELINE = {
     "Audit": {"ledger": ledger_cmds.ledger_app, "flags": flags_cmds.flags_app,
               "statement": lifecycle_cmds.statement_cmd},
     "Server": {"serve": api_cmds.serve, "tokens": api_cmds.tokens_app},
-    "Tools": {"generate": generate_cmds.generate_cmd, "demo": settle_cmds.demo_cmd},
+    "Tools": {"generate": generate_cmds.generate_cmd, "demo": settle_cmds.demo_cmd,
+              "export-lake": lake_cmds.export_lake_cmd},
 }
 
 for _panel, _commands in PIPELINE.items():
