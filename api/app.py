@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import console
+from api import console, endpoint
 from api.errors import install_error_handlers
 from api.routes import ROUTERS
 from api.settings import Settings
@@ -44,12 +44,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         writer = store.open_store(settings.db, memory_limit=settings.memory_limit)
         sandbox = SqlSandbox(writer, settings.snapshot_dir(), memory_limit=settings.sql_memory_limit,
                              threads=settings.sql_threads, max_age_s=settings.sql_snapshot_max_age_s,
-                             wait_s=settings.sql_snapshot_wait_s)
+                             wait_s=settings.sql_snapshot_wait_s,
+                             process_memory_bytes=settings.sql_process_memory_bytes)
+        from api.upload_stream import remove_spool_leftovers
+
+        remove_spool_leftovers(settings.resolved_upload_dir())  # uploads a killed server left behind
         app.state.api = ApiState(settings=settings, writer=writer, sandbox=sandbox,
                                  sql_slots=threading.BoundedSemaphore(settings.sql_max_concurrent))
+        app.state.local_admin = endpoint.publish(writer, settings.db)  # <db>.server.json: the CLI's door
         try:
             yield
         finally:
+            endpoint.withdraw(writer, app.state.local_admin)
             app.state.api.close()
 
     app = FastAPI(

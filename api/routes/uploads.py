@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import CursorDep, OperatorDep, OperatorOrRegulatorDep, ScopeDep, StateDep
+from api.endpoint import ActorDep
 from api.errors import ApiError, responses
 from api.models import RejectedUploadOut, UploadReportOut, UploadSummaryOut
 from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
@@ -125,8 +126,8 @@ def get_upload(token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep,
 @router.post("/{upload_id}/retract", summary="Retract an upload (its operator, regulator)",
              description="Its trades stay stored for audit and count for nothing from the next run on (P9).",
              response_model=UploadSummaryOut, responses=responses(401, 403, 404, 409, 422))
-def retract_upload(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep,
+def retract_upload(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep, by: ActorDep,
                    upload_id: int = UploadId) -> JSONResponse:
-    retracted = access.retract_visible_upload(con, scope, upload_id, by=token.who)
+    retracted = access.retract_visible_upload(con, scope, upload_id, by=by)
     state.data_changed()
     return JSONResponse(_summary_json(retracted))

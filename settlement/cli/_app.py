@@ -148,6 +148,14 @@ def current_user() -> str:
         return "cli:" + os.environ.get("USER", "unknown")
 
 
+def server_for(db: Path | None):
+    """The `settle serve` running on this invocation's store (a ``settlement.cli.remote.Server``: the
+    command goes through its API), or None: the command opens the file itself (issue 11 item 6)."""
+    from settlement.cli import remote  # imports this module
+
+    return remote.find_server(db_path(db))
+
+
 @contextmanager
 def opened_store(db: Path | None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open an initialised store or exit 1 with why not."""
@@ -157,7 +165,9 @@ def opened_store(db: Path | None, *, read_only: bool = False) -> Iterator[duckdb
     except store.StoreNotInitialised as exc:
         fail(str(exc))
     except duckdb.IOException as exc:
-        fail(f"cannot open {path}: {exc}")
+        held = " (another process holds it, and no `settle serve` endpoint file says where to reach it)" \
+            if "lock" in str(exc).lower() else ""
+        fail(f"cannot open {path}: {exc}{held}")
     try:
         yield con
     finally:

@@ -94,6 +94,10 @@ def serve(
     # The app reads its settings from the environment (api.settings.Settings, prefix SETTLE_); uvicorn imports
     # it by name, so the CLI edge never imports the API edge (architecture contract, tests/test_architecture.py).
     os.environ["SETTLE_DB"] = str(path)
+    # The app writes <db>.server.json with this url, so `settle` commands on the store go through it.
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else \
+        f"[{host}]" if ":" in host else host
+    os.environ["SETTLE_ENDPOINT_URL"] = f"http://{local}:{port}"
     # One worker process: DuckDB admits a single writing process (see docs/architecture.md "HTTP API").
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=1, log_level="info",
                 access_log=access_log)

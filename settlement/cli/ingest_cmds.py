@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from settlement.cli import render
-from settlement.cli._app import EXIT_REJECTED, DbOption, current_user, db_path, fail, opened_store, stdout_is_tty
+from settlement.cli._app import (EXIT_REJECTED, DbOption, current_user, db_path, fail, opened_store, server_for,
+                                 stdout_is_tty)
+from settlement.cli.remote import decode, report_of
 from settlement.cli.render import PrintFormat, ReportFormat
 from settlement.core import store
 from settlement.inputs import errors_out as errors_out_module
@@ -134,6 +136,21 @@ def ingest_command(
 ) -> None:
     """Upload one trade file; prints the report. Exit 2 when the file was rejected."""
     _check_readable(file)
+    server = server_for(db)
+    if server is not None:  # `settle serve` owns the store: through its API, printed the same way
+        if errors_out is not None:
+            fail("--errors-out reads the store, which `settle serve` holds: stop the server, or query "
+                 "rejected_rows through POST /v1/sql")
+        response = server.upload("/v1/uploads/local", file, accept=(422,), params={"accept_valid": accept_valid})
+        report, written = decode(ingest.UploadReport, report_of(response)), None
+    else:
+        report, written = _ingest_locally(file, accept_valid, errors_out, db)
+    _print_upload(report, format, errors_out, written)
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _ingest_locally(file: Path, accept_valid: bool, errors_out: Path | None, db):
     written = None
     with opened_store(db) as con:
         step, stop = _progress_printer(con)
@@ -144,6 +161,10 @@ def ingest_command(
             stop()
         if errors_out is not None and report.rows_rejected:
             written = errors_out_module.write_rejected_rows(con, report.upload_id, file, errors_out)
+    return report, written
+
+
+def _print_upload(report: ingest.UploadReport, format: ReportFormat, errors_out: Path | None, written) -> None:
     if format is ReportFormat.json:
         typer.echo(render.as_json(report.to_json_dict() | (
             {"errors_out": str(errors_out), "errors_out_rows": written} if written is not None else {})))
@@ -153,8 +174,6 @@ def ingest_command(
             typer.echo(f"  {written} rejected rows written to {errors_out} (fix them there and upload that file)")
         elif errors_out is not None:
             typer.echo(f"  no rejected rows: {errors_out} not written")
-    if report.rejected:
-        raise typer.Exit(EXIT_REJECTED)
 
 
 @uploads_app.command(name="list")
@@ -163,8 +182,12 @@ def uploads_list(
     db: DbOption = None,
 ) -> None:
     """Every upload with its status and row counts."""
-    with opened_store(db, read_only=True) as con:
-        uploads = ingest.list_uploads(con)
+    server = server_for(db)
+    if server is not None:
+        uploads = decode(list[ingest.UploadSummary], server.json("GET", "/v1/uploads"))
+    else:
+        with opened_store(db, read_only=True) as con:
+            uploads = ingest.list_uploads(con)
     records = [u.__dict__ | {"platform_ids": list(u.platform_ids)} for u in uploads]
     if format is PrintFormat.json:
         typer.echo(render.as_json(records))
@@ -178,8 +201,12 @@ def uploads_list(
 @uploads_app.command(name="retract")
 def uploads_retract(upload_id: Annotated[int, typer.Argument(help="Upload id")], db: DbOption = None) -> None:
     """Retract an upload: its trades stay stored, marked retracted, and count for nothing (P9)."""
-    with opened_store(db) as con:  # an unknown or retracted upload: UserError, exit 1 (settlement.cli._app)
-        summary = ingest.retract_upload(con, upload_id, by=current_user())
+    server = server_for(db)
+    if server is not None:
+        summary = decode(ingest.UploadSummary, server.json("POST", f"/v1/uploads/{upload_id}/retract"))
+    else:
+        with opened_store(db) as con:  # an unknown or retracted upload: UserError, exit 1 (settlement.cli._app)
+            summary = ingest.retract_upload(con, upload_id, by=current_user())
     typer.echo(f"upload {summary.id} ({summary.file_name}) retracted: {summary.rows_stored} trades no longer count")
 
 
@@ -208,8 +235,13 @@ def load_command(
 ) -> None:
     """Load a registry or relation file (earlier versions are kept for audit). Exit 2 when rejected."""
     _check_readable(file)
-    with opened_store(db) as con:
-        report = registry.load_registry(con, kind.value.replace("-", "_"), file, loaded_by=current_user())
+    server = server_for(db)
+    if server is not None:
+        report = decode(registry.LoadReport, report_of(server.upload(f"/v1/registries/{kind.value}", file,
+                                                                     accept=(422,))))
+    else:
+        with opened_store(db) as con:
+            report = registry.load_registry(con, kind.value.replace("-", "_"), file, loaded_by=current_user())
     if format is ReportFormat.json:
         typer.echo(render.as_json(report.to_json_dict()))
     else:

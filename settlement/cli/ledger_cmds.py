@@ -13,7 +13,8 @@ import typer
 
 from ledgers import ledger
 from settlement.cli import render
-from settlement.cli._app import DbOption, fail, opened_store
+from settlement.cli._app import DbOption, fail, opened_store, server_for
+from settlement.cli.remote import decode, payouts_frame
 from settlement.cli.render import FileFormat, PrintFormat
 
 ledger_app = typer.Typer(no_args_is_help=True, help="The append-only settlement ledger (P13).")
@@ -22,8 +23,12 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The append-only settlement 
 @ledger_app.command("verify")
 def ledger_verify(db: DbOption = None) -> None:
     """Recompute the hash chain and re-derive every key; exit 1 naming the first bad entry."""
-    with opened_store(db) as con:
-        result = ledger.verify(con)
+    server = server_for(db)
+    if server is not None:
+        result = decode(ledger.VerifyResult, server.json("GET", "/v1/ledger/verify"))
+    else:
+        with opened_store(db) as con:
+            result = ledger.verify(con)
     if not result.ok:
         where = f"entry {result.first_bad_entry_id}: " if result.first_bad_entry_id is not None else ""
         fail(f"ledger verification FAILED after checking {result.entries_checked} entries: "
@@ -60,8 +65,16 @@ def payouts_cmd(
 ) -> None:
     """Payouts: one row per key with a non-zero sum of entries of runs not rejected (CONTRACT), or of the
     entries in one state (--state; disbursed: of the payment instructions)."""
-    with opened_store(db) as con:
-        df = ledger.payouts(con, year, state=state.value if state else None)
+    server = server_for(db)
+    if server is not None:  # the exact CSV bytes from the server; the other formats from the same rows
+        text = server.call("GET", "/v1/payouts.csv", params={"year": year, "state": state.value if state else None}).text
+        if fmt is PrintFormat.csv:
+            typer.echo(text, nl=False)
+            return
+        df = payouts_frame(text)
+    else:
+        with opened_store(db) as con:
+            df = ledger.payouts(con, year, state=state.value if state else None)
     if fmt is PrintFormat.csv:
         typer.echo(ledger.payouts_csv(df), nl=False)
     elif fmt is PrintFormat.json:

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from ledgers.payouts import format_amount
 from settlement.cli import render
-from settlement.cli._app import DbOption, current_user, fail, opened_store
+from settlement.cli._app import DbOption, current_user, fail, opened_store, server_for
+from settlement.cli.remote import decode
 from settlement.cli.render import PrintFormat
 
 runs_app = typer.Typer(no_args_is_help=True, help="Settlement runs and their review state.")
@@ -58,11 +59,15 @@ def runs_list_cmd(
     """Every run with who started it, its state (proposed|approved|rejected|unchanged) and its entries."""
     from settlement.lifecycle.review import runs_list
 
-    with opened_store(db, read_only=True) as con:
-        runs = runs_list(con, year)
-    records = [{**r, "started_at": r["started_at"].isoformat() if r["started_at"] else None,
-                "reviewed_at": r["reviewed_at"].isoformat() if r["reviewed_at"] else None,
-                "amount": format_amount(r["amount"])} for r in runs]
+    server = server_for(db)
+    if server is not None:  # the server answers these very records
+        records = server.json("GET", "/v1/runs", params={"year": year})
+    else:
+        with opened_store(db, read_only=True) as con:
+            runs = runs_list(con, year)
+        records = [{**r, "started_at": r["started_at"].isoformat() if r["started_at"] else None,
+                    "reviewed_at": r["reviewed_at"].isoformat() if r["reviewed_at"] else None,
+                    "amount": format_amount(r["amount"])} for r in runs]
     columns = ("run_id", "year", "started_by", "state", "entries", "amount", "reviewed_by", "review_note")
     if fmt is PrintFormat.json:
         typer.echo(render.as_json(records))
@@ -86,8 +91,13 @@ def approve_cmd(
     """Approve every entry of a proposed run (four eyes: not by the identity that started it)."""
     from settlement.lifecycle.review import approve_run
 
-    with opened_store(db) as con:
-        event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
+    server = server_for(db)
+    if server is not None:
+        event = server.json("POST", f"/v1/runs/{run_id}/approve", by=by,
+                            json={"comment": comment, "acknowledge_flags": acknowledge_flags})["event"]
+    else:
+        with opened_store(db) as con:
+            event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
     typer.echo(f"run {run_id} approved by {by} (record {event})")
 
 
@@ -100,8 +110,12 @@ def reject_cmd(
     """Reject a proposed run: its entries stay in the ledger, void; the next run proposes again."""
     from settlement.lifecycle.review import reject_run
 
-    with opened_store(db) as con:
-        event = reject_run(con, run_id, by=by, reason=reason)
+    server = server_for(db)
+    if server is not None:
+        event = server.json("POST", f"/v1/runs/{run_id}/reject", by=by, json={"reason": reason})["event"]
+    else:
+        with opened_store(db) as con:
+            event = reject_run(con, run_id, by=by, reason=reason)
     typer.echo(f"run {run_id} rejected by {by} (record {event})")
 
 
@@ -114,12 +128,16 @@ def notice_cmd(
 ) -> None:
     """Write the public notice list of approved amounts not yet noticed and start their notice period."""
     from settlement.lifecycle.documents import write
-    from settlement.lifecycle.notice import notice_document, publish_notice
+    from settlement.lifecycle.notice import Notice, notice_document, publish_notice
 
     if not out.parent.exists():
         fail(f"directory {out.parent} does not exist")
-    with opened_store(db) as con:
-        notice = publish_notice(con, year, by=by or current_user())
+    server = server_for(db)
+    if server is not None:
+        notice = decode(Notice, server.json("POST", "/v1/notices", params={"year": year}, by=by or current_user()))
+    else:
+        with opened_store(db) as con:
+            notice = publish_notice(con, year, by=by or current_user())
     write(notice_document(notice), fmt.value, out)
     if notice.notice_id is None:
         typer.echo(f"nothing to notice for {year}: wrote the header only to {out}")
@@ -139,9 +157,15 @@ def object_cmd(
     """Record an objection to a notice line: it is held back from disbursement until resolved."""
     from settlement.lifecycle.objections import object_line
 
-    with opened_store(db) as con:
-        objection_id = object_line(con, year, beneficiary.strip(), by=by, reason=reason,
-                                   dataset_id=dataset.strip() if dataset else None)
+    server = server_for(db)
+    if server is not None:
+        objection_id = server.json("POST", "/v1/objections", by=by, json={
+            "year": year, "beneficiary_id": beneficiary.strip(), "reason": reason,
+            "dataset_id": dataset.strip() if dataset else None})["objection_id"]
+    else:
+        with opened_store(db) as con:
+            objection_id = object_line(con, year, beneficiary.strip(), by=by, reason=reason,
+                                       dataset_id=dataset.strip() if dataset else None)
     typer.echo(f"objection {objection_id} recorded: holds {beneficiary}"
                + (f" / {dataset}" if dataset else " (every line)") + f" of {year}")
 
@@ -155,8 +179,12 @@ def resolve_objection_cmd(
     """Resolve an objection (dismissed: the line is released; upheld: held until a correction is approved)."""
     from settlement.lifecycle.objections import resolve_objection
 
-    with opened_store(db) as con:
-        resolve_objection(con, objection_id, by=by, outcome=outcome.value)
+    server = server_for(db)
+    if server is not None:
+        server.call("POST", f"/v1/objections/{objection_id}/resolve", by=by, json={"outcome": outcome.value})
+    else:
+        with opened_store(db) as con:
+            resolve_objection(con, objection_id, by=by, outcome=outcome.value)
     typer.echo(f"objection {objection_id} {outcome.value} by {by}")
 
 
@@ -168,12 +196,16 @@ def disburse_cmd(
     db: DbOption = None,
 ) -> None:
     """Write payment instructions (payments and recoveries) for noticed amounts due; print the batch id last."""
-    from settlement.lifecycle.disburse import INSTRUCTION_COLUMNS, disburse
+    from settlement.lifecycle.disburse import INSTRUCTION_COLUMNS, Batch, disburse
 
     if not out.parent.exists():
         fail(f"directory {out.parent} does not exist")
-    with opened_store(db) as con:
-        batch = disburse(con, year, by=by or current_user())
+    server = server_for(db)
+    if server is not None:
+        batch = decode(Batch, server.json("POST", "/v1/disbursements", params={"year": year}, by=by or current_user()))
+    else:
+        with opened_store(db) as con:
+            batch = disburse(con, year, by=by or current_user())
     records = [{**x.__dict__, "amount": format_amount(x.amount)} for x in batch.instructions]
     out.write_text(render.records_csv(records, INSTRUCTION_COLUMNS), encoding="utf-8")
     if batch.batch_id is None:
@@ -192,8 +224,13 @@ def disbursed_cmd(
     """Record the bank's confirmation that a batch was paid."""
     from settlement.lifecycle.disburse import confirm_paid
 
-    with opened_store(db) as con:
-        confirm_paid(con, batch_id.strip(), paid_on=paid_on.date(), by=by or current_user())
+    server = server_for(db)
+    if server is not None:
+        server.call("POST", f"/v1/disbursements/{batch_id.strip()}/paid", by=by or current_user(),
+                    json={"paid_on": paid_on.date().isoformat()})
+    else:
+        with opened_store(db) as con:
+            confirm_paid(con, batch_id.strip(), paid_on=paid_on.date(), by=by or current_user())
     typer.echo(f"batch {batch_id} paid on {paid_on.date()}")
 
 
@@ -208,7 +245,14 @@ def statement_cmd(
     from settlement.lifecycle.documents import write
     from settlement.lifecycle.statement import statement_document
 
-    with opened_store(db, read_only=True) as con:
-        doc = statement_document(con, year, beneficiary.strip())
-    write(doc, fmt.value, out)
+    server = server_for(db)
+    if server is not None:
+        if not out.parent.exists():
+            fail(f"directory {out.parent} does not exist")
+        out.write_bytes(server.call("GET", f"/v1/statements/{beneficiary.strip()}",
+                                    params={"year": year, "format": fmt.value}).content)
+    else:
+        with opened_store(db, read_only=True) as con:
+            doc = statement_document(con, year, beneficiary.strip())
+        write(doc, fmt.value, out)
     typer.echo(f"statement of {beneficiary} for {year} written to {out}")

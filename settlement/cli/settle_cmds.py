@@ -15,7 +15,9 @@ import typer
 
 from ledgers import ledger
 from settlement.cli import render
-from settlement.cli._app import DbOption, current_user, db_given, fail, latest_value, opened_store, policy_params
+from settlement.cli._app import (DbOption, current_user, db_given, fail, latest_value, opened_store, policy_params,
+                                 server_for)
+from settlement.cli.remote import decode
 from settlement.core import store
 from settlement.core.identifiers import normalise_code
 
@@ -34,8 +36,17 @@ def run_cmd(
 
     if year is not None and (year < 1900 or year > 9999):
         fail(f"--year {year} is not a calendar year")
-    params = policy_params()
     console = render.console()
+    server = server_for(db)
+    if server is not None:  # `settle serve` owns the store: through its API, printed the same way
+        answer = server.json("POST", "/v1/settlements", params={"year": year}, by=by or current_user())
+        if answer["no_run"]:
+            typer.echo(f"warning: {year} has no in-scope day (policy window {answer['no_run']['start']} to "
+                       f"{answer['no_run']['end']}, P2): nothing settled, no run recorded", err=True)
+            return
+        _print_runs(console, decode(list[ledger.RunResult], answer["runs"]))
+        return
+    params = policy_params()
     with opened_store(db) as con:
         if year is None:
             results = settle_all(con, params=params, started_by=by or current_user())
@@ -46,6 +57,10 @@ def run_cmd(
             return
         else:
             results = [run_settlement(con, year, params=params, started_by=by or current_user())]
+    _print_runs(console, results)
+
+
+def _print_runs(console, results: list[ledger.RunResult]) -> None:
     if not results:
         console.print("nothing to settle: no year has in-scope trades or ledger entries")
     for r in results:
@@ -61,8 +76,14 @@ def explain_dataset_cmd(
     db: DbOption = None,
 ) -> None:
     """Clause 6 for one dataset, per owner of the year: callers, base, gross, prior awards, payable, cap share."""
-    from settlement.explain import NoRun, explain_dataset
+    from settlement.explain import DatasetExplanation, NoRun, explain_dataset
 
+    server = server_for(db)
+    if server is not None:
+        found = decode(list[DatasetExplanation], server.json(
+            "GET", f"/v1/explain/dataset/{dataset_id.strip()}", params={"year": year, "owner": owner, "limit": limit}))
+        _print_dataset_explanations(found[0], found[1:])
+        return
     params = policy_params()
     with opened_store(db, read_only=False) as con:
         try:
@@ -72,6 +93,10 @@ def explain_dataset_cmd(
                                                        owner_id=o) for o in first.owners_in_year[1:]]
         except NoRun as exc:
             fail(str(exc))
+    _print_dataset_explanations(first, others)
+
+
+def _print_dataset_explanations(first, others) -> None:
     console = render.console()
     for period in first.periods:
         console.print(f"registration period: owner {period.owner_id} from {period.owner_from or 'the open start'} "
@@ -112,13 +137,18 @@ def explain_platform_cmd(
     db: DbOption = None,
 ) -> None:
     """Clause 7 for one platform: volume of eligible sales, 1 %, cap, exclusions."""
-    from settlement.explain import NoRun, explain_platform
+    from settlement.explain import NoRun, PlatformExplanation, explain_platform
 
-    with opened_store(db) as con:
-        try:
-            x = explain_platform(con, normalise_code(platform_id), year, limit=limit)
-        except NoRun as exc:
-            fail(str(exc))
+    server = server_for(db)
+    if server is not None:
+        x = decode(PlatformExplanation, server.json("GET", f"/v1/explain/platform/{platform_id.strip()}",
+                                                    params={"year": year, "limit": limit}))
+    else:
+        with opened_store(db) as con:
+            try:
+                x = explain_platform(con, normalise_code(platform_id), year, limit=limit)
+            except NoRun as exc:
+                fail(str(exc))
     money = render.money
     console = render.console()
     console.print(f"[bold]platform {x.platform_id}[/bold], year {x.year} (run {x.run_id})")

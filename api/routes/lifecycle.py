@@ -1,0 +1,135 @@
+"""The settlement lifecycle over HTTP (CONTRACT "Settlement lifecycle", issue 11 item 6), the routes the
+command line uses while the server runs: runs list, approve, reject, notice, object, resolve an objection,
+disburse, record a paid batch, a beneficiary's statement. Regulator only; who acts is ``ActorDep`` (the
+CLI's `--by` through the local admin credential, else the token). Refusals (four eyes, a run not proposed,
+unknown ids) come back from ``settlement.lifecycle`` as ``UserError`` (403 / 404 / 409 / 422).
+Thin edge; imported only by ``api.routes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path as FilePath
+
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import CursorDep, RegulatorDep, StateDep
+from api.endpoint import ActorDep
+from api.errors import responses
+from api.wire import wire
+from ledgers.payouts import format_amount
+
+router = APIRouter(prefix="/v1", tags=["lifecycle"])
+
+YearQuery = Query(..., ge=1900, le=9999, description="settlement year")
+ERRORS = responses(401, 403, 404, 409, 422)
+MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
+
+
+@router.get("/runs", summary="Every run with its review state (regulator), as `settle runs list --format json`",
+            responses=ERRORS)
+def get_runs(token: RegulatorDep, con: CursorDep,
+             year: int | None = Query(None, ge=1900, le=9999, description="only this year")) -> JSONResponse:
+    from settlement.lifecycle.review import runs_list
+
+    records = [{**r, "started_at": r["started_at"].isoformat() if r["started_at"] else None,
+                "reviewed_at": r["reviewed_at"].isoformat() if r["reviewed_at"] else None,
+                "amount": format_amount(r["amount"])} for r in runs_list(con, year)]
+    return JSONResponse(wire(records))
+
+
+@router.post("/runs/{run_id}/approve", summary="Approve a proposed run (four eyes)", responses=ERRORS)
+def post_approve(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, run_id: int = Path(..., ge=1),
+                 comment: str | None = Body(None, embed=True),
+                 acknowledge_flags: bool = Body(False, embed=True)) -> JSONResponse:
+    from settlement.lifecycle.review import approve_run
+
+    event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
+    state.data_changed()
+    return JSONResponse({"run_id": run_id, "by": by, "event": event})
+
+
+@router.post("/runs/{run_id}/reject", summary="Reject a proposed run (four eyes)", responses=ERRORS)
+def post_reject(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, run_id: int = Path(..., ge=1),
+                reason: str = Body(..., embed=True)) -> JSONResponse:
+    from settlement.lifecycle.review import reject_run
+
+    event = reject_run(con, run_id, by=by, reason=reason)
+    state.data_changed()
+    return JSONResponse({"run_id": run_id, "by": by, "event": event})
+
+
+@router.post("/notices", summary="Publish the public notice of a year's approved amounts not yet noticed",
+             description="The notice and its lines; render it with `settle notice` (csv, xlsx, pdf).",
+             responses=ERRORS)
+def post_notice(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, year: int = YearQuery
+                ) -> JSONResponse:
+    from settlement.lifecycle.notice import publish_notice
+
+    notice = publish_notice(con, year, by=by)
+    state.data_changed()
+    return JSONResponse(wire(notice))
+
+
+@router.post("/objections", summary="Object to a notice line: held back from disbursement until resolved",
+             responses=ERRORS)
+def post_objection(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, year: int = Body(..., embed=True),
+                   beneficiary_id: str = Body(..., embed=True), reason: str = Body(..., embed=True),
+                   dataset_id: str | None = Body(None, embed=True)) -> JSONResponse:
+    from settlement.lifecycle.objections import object_line
+
+    objection_id = object_line(con, year, beneficiary_id.strip(), by=by, reason=reason,
+                               dataset_id=dataset_id.strip() if dataset_id else None)
+    state.data_changed()
+    return JSONResponse({"objection_id": objection_id})
+
+
+@router.post("/objections/{objection_id}/resolve", summary="Resolve an objection (upheld | dismissed)",
+             responses=ERRORS)
+def post_resolve(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep,
+                 objection_id: int = Path(..., ge=1),
+                 outcome: str = Body(..., embed=True, pattern="^(upheld|dismissed)$")) -> JSONResponse:
+    from settlement.lifecycle.objections import resolve_objection
+
+    event = resolve_objection(con, objection_id, by=by, outcome=outcome)
+    state.data_changed()
+    return JSONResponse({"objection_id": objection_id, "outcome": outcome, "by": by, "event": event})
+
+
+@router.post("/disbursements", summary="Record a batch of payment instructions for a year's amounts due",
+             description="The batch (batch_id null when nothing is due) and its instructions.", responses=ERRORS)
+def post_disburse(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, year: int = YearQuery
+                  ) -> JSONResponse:
+    from settlement.lifecycle.disburse import disburse
+
+    batch = disburse(con, year, by=by)
+    state.data_changed()
+    return JSONResponse(wire(batch))
+
+
+@router.post("/disbursements/{batch_id}/paid", summary="Record the bank's confirmation that a batch was paid",
+             responses=ERRORS)
+def post_paid(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, batch_id: str = Path(...),
+              paid_on: dt.date = Body(..., embed=True)) -> JSONResponse:
+    from settlement.lifecycle.disburse import confirm_paid
+
+    event = confirm_paid(con, batch_id.strip(), paid_on=paid_on, by=by)
+    state.data_changed()
+    return JSONResponse({"batch_id": batch_id.strip(), "paid_on": paid_on.isoformat(), "event": event})
+
+
+@router.get("/statements/{beneficiary_id}", summary="A beneficiary's statement of a year (xlsx | pdf file)",
+            response_class=Response, responses=ERRORS)
+def get_statement(token: RegulatorDep, con: CursorDep, beneficiary_id: str = Path(...), year: int = YearQuery,
+                  format: str = Query("xlsx", pattern="^(xlsx|pdf)$")) -> Response:
+    from settlement.lifecycle.documents import write
+    from settlement.lifecycle.statement import statement_document
+
+    doc = statement_document(con, year, beneficiary_id.strip())
+    with tempfile.TemporaryDirectory(prefix="settle-statement-") as tmp:
+        out = FilePath(tmp) / f"statement.{format}"
+        write(doc, format, out)
+        content = out.read_bytes()
+    return Response(content, media_type=MEDIA[format])
