@@ -31,6 +31,8 @@ _FRAMING_SLACK = 1024 * 1024  # columns line, batch headers: beyond byte cap + t
 # A fresh worker (Python, duckdb import, the sandbox over the snapshot) must reach its query within this
 # long; the time limit counts from the query's start (the worker's ``S`` line), as it did in-process.
 START_BUDGET_S = 30.0
+# A worker still holding this much after its query (glibc and DuckDB keep freed memory) is replaced.
+RECYCLE_RSS_BYTES = 256 * 1024 * 1024
 
 
 class SqlWorker:
@@ -47,12 +49,16 @@ class SqlWorker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def kill(self) -> None:
+    def signal_kill(self) -> None:
+        """SIGKILL now; reaping (the kernel frees a big address space slowly) is ``kill``'s, later."""
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def kill(self) -> None:
+        self.signal_kill()
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
@@ -117,12 +123,17 @@ class WorkerPool:
             worker.stop()
 
     def discard(self, worker: SqlWorker) -> None:
-        """``worker`` was killed: forget it and start a fresh one in the background."""
+        """``worker`` was SIGKILLed: reap it and start a fresh one, in the background."""
         with self._lock:
             self._all.discard(worker)
-            if self._closed:
-                return
-        threading.Thread(target=lambda: self.release(self._start()), name="sql-worker-start", daemon=True).start()
+            closed = self._closed
+
+        def replace() -> None:
+            worker.kill()
+            if not closed:
+                self.release(self._start())
+
+        threading.Thread(target=replace, name="sql-worker-replace", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
@@ -144,12 +155,13 @@ def run_query(pool: WorkerPool, snapshot: Path, sql: str, *, row_cap: int, byte_
     except (BrokenPipeError, OSError):
         outcome = "died"
     if outcome == "timeout":
-        worker.kill()
+        worker.signal_kill()
+        ran = time.monotonic() - (answer.started or answer.sent)
         pool.discard(worker)
         if answer.started is None:
             log.warning("SQL worker did not start the query within %s s", START_BUDGET_S)
-        return SqlRefusal("sql_timeout", f"query stopped after the {time_limit_s:g} s time limit "
-                                         f"({time.monotonic() - (answer.started or answer.sent):.1f} s)", "timeout")
+        return SqlRefusal("sql_timeout", f"query stopped after the {time_limit_s:g} s time limit ({ran:.1f} s)",
+                          "timeout")
     if outcome in ("died", "too_long"):
         worker.kill()
         code = worker.proc.returncode
@@ -157,7 +169,11 @@ def run_query(pool: WorkerPool, snapshot: Path, sql: str, *, row_cap: int, byte_
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         log.warning("SQL worker ended (%s) during a query", how)
         return SqlRefusal("sql_too_big", f"{TOO_BIG} (its process ended: {how})", "too_big")
-    pool.release(worker)
+    if answer.rss > RECYCLE_RSS_BYTES:
+        worker.signal_kill()
+        pool.discard(worker)
+    else:
+        pool.release(worker)
     return outcome
 
 
@@ -172,6 +188,7 @@ class _Answer:
         self.sent = time.monotonic()
         self.started: float | None = None  # when the worker began executing the query
         self.deadline = self.sent + START_BUDGET_S
+        self.rss = 0  # the worker's resident bytes after the query
 
     def line(self, line: bytes) -> WorkerAnswer | SqlRefusal | None:
         kind, _, payload = line.partition(b" ")
@@ -186,9 +203,11 @@ class _Answer:
             self.columns = json.loads(payload)
         elif kind == b"E":
             end = json.loads(payload)
+            self.rss = int(end.get("rss") or 0)
             return WorkerAnswer(self.columns, b"[" + b",".join(self.parts) + b"]", self.count, end["truncated_by"])
         elif kind == b"X":
             bad = json.loads(payload)
+            self.rss = int(bad.get("rss") or 0)
             return SqlRefusal(bad["code"], bad["message"], bad["outcome"])
         return None
 

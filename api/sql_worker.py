@@ -10,8 +10,9 @@ The worker opens the snapshot file itself with the same sandbox as ever (``api.s
 READ_ONLY, external access off, configuration locked, no extension autoload, TimeZone UTC, threads,
 memory_limit). Protocol, one request at a time: the server writes one JSON line
 ``{"snapshot", "sql", "row_cap", "byte_cap"}`` to stdin; the worker answers on stdout with lines
-``S`` (the query starts: the time limit counts from here), ``C <columns json>``, ``R <n> <json array of n rows>`` (batches), then ``E <{"truncated_by": ...}>`` or,
-at any point, ``X <{"code", "message", "outcome"}>``. It stops reading the result at the row cap or when
+``S`` (the query starts: the time limit counts from here), ``C <columns json>``, ``R <n> <json array of n rows>`` (batches), then ``E <{"truncated_by", "rss"}>`` or,
+at any point, ``X <{"code", "message", "outcome", "rss"}>`` (``rss``: the worker's resident bytes after the
+query; the server replaces a worker that kept much memory, e.g. after DuckDB's out-of-memory error). It stops reading the result at the row cap or when
 the next row would take the rows' JSON past the byte cap. Nothing else is ever written to that stream
 (fd 1 is pointed at stderr). It exits when stdin closes or its parent dies.
 """
@@ -44,6 +45,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _rss() -> int:
+    """This process's resident memory now, in bytes (the server recycles a worker that kept a lot)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def answer(con, request: dict, out: BinaryIO) -> None:
@@ -79,11 +89,11 @@ def answer(con, request: dict, out: BinaryIO) -> None:
             if encoded:
                 out.write(b"R %d [" % len(encoded) + b",".join(encoded) + b"]\n")
                 out.flush()
-        out.write(b"E " + _dumps({"truncated_by": truncated_by}) + b"\n")
+        out.write(b"E " + _dumps({"truncated_by": truncated_by, "rss": _rss()}) + b"\n")
     except (Exception, MemoryError) as exc:
         refusal = refusal_for(exc)
-        out.write(b"X " + _dumps({"code": refusal.code, "message": refusal.message, "outcome": refusal.outcome})
-                  + b"\n")
+        out.write(b"X " + _dumps({"code": refusal.code, "message": refusal.message, "outcome": refusal.outcome,
+                                  "rss": _rss()}) + b"\n")
     finally:
         cur.close()
         out.flush()

@@ -3,10 +3,17 @@
 The body is never held in memory: each chunk the server receives is parsed by python-multipart's
 streaming parser and the bytes of the ``file`` part are written straight to a spool file. Going over the
 cap stops reading and answers 413. Must not import the routes, the store or any settlement module.
+
+Each upload spools into its own directory ``<spool root>/<server pid>-<random hex>``; a server killed
+mid-upload leaves it behind, so a starting server removes the directories of processes that no longer
+run (``remove_spool_leftovers``, issue 15 item 6). The pid in the name keeps that safe when several
+servers share one ``SETTLE_UPLOAD_DIR``.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import shutil
 import uuid
@@ -16,7 +23,9 @@ from typing import AsyncIterator, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+log = logging.getLogger("settle.api.uploads")
 FILE_FIELD = "file"
+_SPOOL_NAME = re.compile(r"(?:(?P<pid>\d+)-)?[0-9a-f]{32}")
 MAX_OTHER_PART_BYTES = 64 * 1024  # non-file form fields are tiny; more is abuse
 MAX_PARTS = 16
 
@@ -126,6 +135,40 @@ class _Receiver:
             self.out = None
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_spool_leftovers(spool_root: Path) -> int:
+    """At server start: remove the spool directories of interrupted uploads; return how many.
+
+    Only names this module makes are touched (``<pid>-<32 hex>``, and the bare ``<32 hex>`` of earlier
+    versions); a directory whose pid still runs belongs to another live server and stays. This server has
+    no upload yet, so its own pid (reused from a dead one) counts as dead.
+    """
+    if not spool_root.is_dir():
+        return 0
+    removed = 0
+    for entry in spool_root.iterdir():
+        match = _SPOOL_NAME.fullmatch(entry.name)
+        if match is None or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(match["pid"]) if match["pid"] else None
+        if pid is not None and pid != os.getpid() and _running(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.warning("removed %d spool directories of interrupted uploads from %s", removed, spool_root)
+    return removed
+
+
 async def spool_upload(
     content_type: str | None, body: AsyncIterator[bytes], *, spool_root: Path, max_bytes: int
 ) -> SpooledUpload:
@@ -134,7 +177,7 @@ async def spool_upload(
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise BadUpload("send the trade file as multipart/form-data with a part named 'file'")
     spool_root.mkdir(parents=True, exist_ok=True)
-    directory = spool_root / uuid.uuid4().hex
+    directory = spool_root / f"{os.getpid()}-{uuid.uuid4().hex}"
     directory.mkdir()
     receiver = _Receiver(directory, max_bytes)
     parser = MultipartParser(
