@@ -11,8 +11,8 @@
    - ``run_first``: ``settle run --year 2024`` (affiliates, clauses, exclusions, ledger, AND the flags);
    - then run 1 is approved (acknowledging its flags) and ``late_refunds.csv`` ingested;
    - ``run_changed``: ``settle run --year 2024`` again (everything recomputed, REFUND_AFTER_APPROVAL can fire);
-   - ``flags``: ``compute_flags(con, 2024, run 2)`` alone, in-process time, in a transaction rolled back
-     (``--repeats`` times);
+   - ``flags``: ``compute_flags(con, 2024, run 2)`` alone (its stored flags deleted first), in-process time,
+     in a transaction rolled back (``--repeats`` times);
 4. printed: medians, the flags' share of a run, flags per code, planted patterns found / missed, and
    flags that match no plant per 1,000 qualifying datasets (clean data must stay under 1).
 """
@@ -51,6 +51,7 @@ from settlement.integrity.flags import compute_flags
 con = store.open_store({db!r})
 params = load_params()
 con.execute("BEGIN TRANSACTION")
+con.execute("DELETE FROM integrity_flags WHERE run_id = {run_id}")  # recomputed below, rolled back after
 t0 = time.perf_counter()
 n = compute_flags(con, {year}, {run_id}, params=params)
 seconds = time.perf_counter() - t0
@@ -140,11 +141,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--reuse", action="store_true", help="--work already holds bench.duckdb and plants/ from a "
+                                                          "run of this script whose settlement did not start")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-integrity-", dir=os.environ.get("BENCH_TMP")))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        db, plants = prepare(work, args)
+        db, plants = (work / "bench.duckdb", work / "plants") if args.reuse else prepare(work, args)
         settle = str(ROOT / ".venv" / "bin" / "settle")
         steps: dict[str, list[tuple[float, float]]] = {"run_first": [], "run_changed": [], "flags": []}
         wall, rss, _ = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
@@ -156,7 +159,7 @@ def main() -> None:
         for _ in range(args.repeats):
             wall, rss, out = child([sys.executable, "-c", CHILD_FLAGS.format(root=str(ROOT), db=str(db), year=YEAR,
                                                                              run_id=2)])
-            last = json.loads(out)
+            last = json.loads(out.strip().splitlines()[-1])
             steps["flags"].append((last["seconds"], rss))
         hits, missed, unplanned, qualifying = found(db, plants, 2)
         print(f"\nintegrity flags of {YEAR}: {args.trades:,} trades / {args.parties:,} parties / {args.relations:,} "
