@@ -10,6 +10,7 @@ workers' peak, and /healthz max / p99 latency. Not a test; the machine is shared
   .venv/bin/python bench/bench_sql_attack.py                      # this tree
   .venv/bin/python bench/bench_sql_attack.py --tree /tmp/before   # another source tree, e.g. the commit
                                                                   # before worker processes (git archive)
+  .venv/bin/python bench/bench_sql_attack.py --sql "SELECT repeat('x', 100000) FROM range(1500)"  # byte cap
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree the server runs from")
     parser.add_argument("--limit", type=float, default=10.0, help="SETTLE_SQL_TIME_LIMIT_S")
+    parser.add_argument("--sql", default=ATTACK, help="the hostile query (default: the issue's)")
     args = parser.parse_args()
     work = ROOT / "bench" / "out" / "sql_attack"
     shutil.rmtree(work, ignore_errors=True)
@@ -112,7 +114,7 @@ def main() -> None:
         health.start()
         time.sleep(0.5)
         started = time.perf_counter()
-        r = httpx.post(url + "/v1/sql", json={"sql": ATTACK}, headers=auth, timeout=600)
+        r = httpx.post(url + "/v1/sql", json={"sql": args.sql}, headers=auth, timeout=600)
         elapsed = time.perf_counter() - started
         time.sleep(1)
         sampler.stop.set()
@@ -123,7 +125,7 @@ def main() -> None:
         what = body["error"]["code"] if r.status_code != 200 else \
             f"rows={body['row_count']} truncated_by={body.get('truncated_by')}"
         lat = sorted(health.latencies)
-        print(f"tree {args.tree}; time limit {args.limit:g} s; query: {ATTACK}")
+        print(f"tree {args.tree}; time limit {args.limit:g} s; query: {args.sql}")
         print(f"answer: HTTP {r.status_code} {what}, {len(r.content) / MIB:.1f} MiB, in {elapsed:.1f} s")
         print(f"server RSS: baseline {baseline / MIB:.0f} MiB, peak {sampler.server_peak / MIB:.0f} MiB; "
               f"VmHWM {proc_status(server.pid, 'VmHWM') / MIB:.0f} MiB; SQL workers' peak "
