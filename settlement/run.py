@@ -2,7 +2,8 @@
 
 Owns: ``run_settlement`` (affiliates → clauses → ledger append → run explanations), ``settle_all`` (which
 years a run without --year settles, CONTRACT) and the inputs fingerprint. Writes the run tables of
-``0004_settlement.sql`` (exclusions, run_dataset_results, run_caller_buyers, run_platform_results).
+``0004_settlement.sql`` (run_dataset_results, run_caller_buyers, run_platform_results) and the compact
+record of ``0011_compact_exclusions.sql`` the regulator view ``exclusions`` derives a run's exclusions from.
 Must not import the CLI or the API; the ledger is reached only through ``ledgers.ledger.append_run``.
 
 Inputs fingerprint (sha256, recorded per run and per entry): a canonical JSON of the year, the parameter
@@ -27,7 +28,9 @@ import duckdb
 from ledgers import ledger
 from settlement import backends
 from settlement.clauses import targets as clauses
+from settlement.clauses.relations import run_params_sql
 from settlement.clauses.targets import Targets
+from settlement.inputs import digests
 from settlement.integrity.flags import compute_flags
 
 ENGINE_VERSION = "settlement-engine/1 (P1-P13 of POLICY.md)"
@@ -56,6 +59,7 @@ def inputs_fingerprint(con: duckdb.DuckDBPyConnection, year: int, *, params_hash
         "uploads": [[int(i), s, bool(r)] for i, s, r in uploads],
         "registry_loads": loads,
         "engine": ENGINE_VERSION,
+        "row_digests": digests.for_run(con),  # issue 15: digests of the stored rows (settlement.inputs.digests)
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -90,21 +94,26 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
 
 
 
-EXCLUSION_COLUMNS = "year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id"
-
-
 def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targets) -> None:
-    """The exclusions (P12) and, from a remote backend, the caller rows: straight from the store's TEMP
-    tables on DuckDB; from Spark through Parquet files it writes (streamed, never held in memory whole)."""
+    """The compact record the regulator view ``exclusions`` derives the run's P12 exclusions from (migration
+    0011; never millions of rows) and, from a remote backend, the caller rows (through Parquet files)."""
+    record, rid = targets.record or {}, int(run_id)
+    con.execute(f"INSERT INTO exclusion_runs SELECT {rid}, year, in_scope, window_start, window_end, window_text, "
+                f"threshold FROM {run_params_sql(targets.params)}")
+    con.execute(f"INSERT INTO exclusion_day_groups SELECT {rid}, party_id, day_from, day_to, group_id "
+                f"FROM affiliate_day_groups WHERE year = {int(targets.year)}")
+    for table, frame in (("exclusion_uploads", "uploads"), ("exclusion_datasets", "datasets"),
+                         ("exclusion_platforms", "platforms"), ("exclusion_paths", "paths")):
+        con.register("_s_record_df", record[frame])
+        try:
+            con.execute(f"INSERT INTO {table} SELECT {rid}, * FROM _s_record_df")
+        finally:
+            con.unregister("_s_record_df")
     backend = targets.backend
-    insert = f"INSERT INTO exclusions (run_id, {EXCLUSION_COLUMNS}) SELECT {int(run_id)}, {EXCLUSION_COLUMNS} FROM "
-    if backend is None or backend.local:
-        con.execute(insert + f"({targets.exclusions_sql})")
-        return
-    with backend.spill(targets.exclusions_sql) as files:
-        con.execute(insert + f"read_parquet({files!r})")
-    with backend.spill(f"SELECT * FROM {targets.callers_table}") as files:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {targets.callers_table} AS SELECT * FROM read_parquet({files!r})")
+    if backend is not None and not backend.local:
+        with backend.spill(f"SELECT * FROM {targets.callers_table}") as files:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {targets.callers_table} AS "
+                        f"SELECT * FROM read_parquet({files!r})")
 
 
 def default_started_by() -> str:

@@ -29,8 +29,9 @@ class Backend(Protocol):
     def register(self, name: str, data: pa.Table) -> None:
         """Make a small local table visible to the statements under ``name``."""
 
-    def run(self, name: str, sql: str) -> None:
-        """Evaluate the SELECT ``sql`` once into the named result ``name`` (replacing an older one)."""
+    def run(self, name: str, sql: str, *, reused: bool = False) -> None:
+        """Make the SELECT ``sql`` the named result ``name`` (replacing an older one). ``reused``: later
+        statements read it several times, so a backend that evaluates lazily should evaluate it once."""
 
     def fetch(self, sql: str) -> pa.Table:
         """The rows of the SELECT ``sql`` as an Arrow table."""

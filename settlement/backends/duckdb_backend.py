@@ -24,7 +24,7 @@ class DuckDBBackend:
     def register(self, name: str, data: pa.Table) -> None:
         store_arrow(self.con, name, data)
 
-    def run(self, name: str, sql: str) -> None:
+    def run(self, name: str, sql: str, *, reused: bool = False) -> None:  # always materialised
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
     def fetch(self, sql: str) -> pa.Table:

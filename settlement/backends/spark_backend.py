@@ -34,6 +34,7 @@ SPARK_CONF = {
 }
 LOCAL_CONF = {  # in-process local mode only (a cluster keeps its own settings)
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": os.environ.get("SETTLE_SPARK_SHUFFLE_PARTITIONS", "4"),
     "spark.driver.memory": os.environ.get("SETTLE_SPARK_DRIVER_MEMORY", "2g"),
     "spark.sql.adaptive.enabled": "true",
@@ -109,11 +110,12 @@ class SparkBackend:
         self._uncache(name)
         self.spark.createDataFrame(spark_ready(data)).createOrReplaceTempView(name)
 
-    def run(self, name: str, sql: str) -> None:
+    def run(self, name: str, sql: str, *, reused: bool = False) -> None:
         self._uncache(name)
         self.spark.sql(sql).createOrReplaceTempView(name)
-        self.spark.sql(f"CACHE TABLE {name}")  # eager: evaluated once, read by the next statements
-        self._cached.add(name)
+        if reused:  # eager: evaluated once, read by the next statements (a job, so only when it pays)
+            self.spark.sql(f"CACHE TABLE {name}")
+            self._cached.add(name)
 
     def fetch(self, sql: str) -> pa.Table:
         return self.spark.sql(sql).toArrow()

@@ -22,7 +22,7 @@ def stage_callers(backend: Backend, yp: YearParams) -> None:
     """_s_callers (P10.3, ``callers.sql`` on the backend): callers by year-graph affiliate group (P8); a buyer
     absent from affiliate_groups is its own group. Counted per (dataset, owner): a buyer is a caller of the
     owner it bought from (P10.1)."""
-    backend.run("_s_callers", statement("callers", year=int(yp.year)))
+    backend.run("_s_callers", statement("callers", year=int(yp.year)), reused=True)
 
 
 def _per_owner_sql(yp: YearParams) -> str:

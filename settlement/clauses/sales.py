@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from settlement.backends.base import Backend
 from settlement.clauses.portable import statement
-from settlement.clauses.year_params import YearParams, lit
+from settlement.clauses.relations import run_relations
+from settlement.clauses.year_params import YearParams
 
 
 def stage_sales(backend: Backend, yp: YearParams) -> None:
     """_s_status: one row per stored sale dated in Y (see module docstring and sales.sql)."""
-    in_window = (
-        f"t.local_date BETWEEN {lit(yp.window_start)} AND {lit(yp.window_end)}" if yp.first_day else "false"
-    )
-    backend.run("_s_status", statement("sales", year=int(yp.year), in_window=in_window))
+    backend.run("_s_status", statement("sales", **run_relations(yp)), reused=True)

@@ -74,6 +74,8 @@ class Targets:
     exclusions_sql: str = ""
     callers_table: str = "_s_callers"
     backend: Backend | None = None
+    # the compact record the regulator view ``exclusions`` derives this run's exclusions from (migration 0011)
+    record: dict[str, pl.DataFrame] | None = None
 
 
 def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET,
@@ -91,12 +93,13 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
             con, year, equity_threshold=yp.equity_threshold, window_start=yp.window_start,
             window_end=yp.window_end,
         )
+    record = snapshot_inputs(con)
     backend.bind_inputs(con, year)
     stage_sales(backend, yp)
     stage_callers(backend, yp)
     datasets = dataset_results(con, backend, yp)
     platforms = platform_results(con, backend, yp)
-    stage_related_paths(con, backend, yp, path_budget)
+    record["paths"] = stage_related_paths(con, backend, yp, path_budget)
     excluded = exclusions_sql(backend, yp, datasets)
     targets = pl.concat(
         [
@@ -115,7 +118,19 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
         ]
     ).cast(TARGET_SCHEMA).sort("clause", "beneficiary_id", "dataset_id")
     return Targets(year=year, params=yp, targets=targets, datasets=datasets, platforms=platforms,
-                   exclusions_sql=excluded, backend=backend)
+                   exclusions_sql=excluded, backend=backend, record=record)
+
+
+def snapshot_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """What the run reads that may change later (small): every upload with its retracted flag, the current
+    dataset and platform registry rows. With the year's day groups and the record paths they let the view
+    ``exclusions`` derive the run's exclusions from the append-only trade rows at any later time."""
+    return {
+        "uploads": con.sql("SELECT id AS upload_id, retracted_at IS NOT NULL AS retracted FROM uploads").pl(),
+        "datasets": con.sql("SELECT dataset_id, owner_id, certified_on, certified_until, owner_from, owner_until "
+                            "FROM datasets").pl(),
+        "platforms": con.sql("SELECT platform_id, certified_on, certified_until FROM platforms").pl(),
+    }
 
 
 # named results of the backend, and TEMP tables of the store connection

@@ -1,0 +1,79 @@
+"""The relations the run-keyed statements read (``${trades}``, ``${params}`` ...), for a run being computed
+and for the regulator view ``exclusions`` (migration 0011), so that both use the same ``.sql`` files.
+
+Every relation carries ``run_id``. A run being computed sees the live store (run_id 0: the current
+``trades``, registries and the year's ``affiliate_day_groups``) and its own named results (``_s_*``). The
+view sees, for every stored run, the compact record the run left (``exclusion_runs``, ``exclusion_uploads``,
+``exclusion_datasets``, ``exclusion_platforms``, ``exclusion_day_groups``, ``exclusion_paths``,
+``run_dataset_results``) over the append-only ``trade_rows``: the exclusions of a run are derived on demand,
+never written row by row (issue 14), and stay what the run saw whatever is loaded or retracted later.
+"""
+
+from __future__ import annotations
+
+from settlement.clauses.portable import statement
+from settlement.clauses.year_params import YearParams, lit
+
+TRADE_COLUMNS = ("trade_id, platform_id, dataset_id, seller_id, buyer_id, local_date, amount, kind, ref_trade_id, "
+                 "upload_id")
+NO_PATH = ("'same affiliate group on the trade date; for the record path run: "
+           "settle affiliates explain A B --on DATE'")
+
+
+def window_text(yp: YearParams) -> str:
+    return f"{yp.window_start}..{yp.window_end}" if yp.first_day else "none in this year"
+
+
+def run_params_sql(yp: YearParams) -> str:
+    """The one-row ``${params}`` of a run being computed (run_id 0)."""
+    scope = yp.first_day is not None
+    start = lit(yp.window_start) if scope else "CAST(NULL AS DATE)"
+    end = lit(yp.window_end) if scope else "CAST(NULL AS DATE)"
+    thr = yp.c6_threshold if yp.c6_threshold is not None else 0
+    return (f"(SELECT CAST(0 AS BIGINT) AS run_id, {int(yp.year)} AS year, {'true' if scope else 'false'} AS in_scope, "
+            f"{start} AS window_start, {end} AS window_end, '{window_text(yp)}' AS window_text, "
+            f"{int(thr)} AS threshold)")
+
+
+def run_relations(yp: YearParams) -> dict[str, str]:
+    """Relations of a run being computed, on a backend bound to the store's inputs."""
+    zero = "CAST(0 AS BIGINT) AS run_id"
+    return {
+        "params": run_params_sql(yp),
+        "trades": f"(SELECT {zero}, {TRADE_COLUMNS}, retracted FROM trades)",
+        "datasets": f"(SELECT {zero}, dataset_id, owner_id, certified_on, certified_until, owner_from, owner_until "
+                    "FROM datasets)",
+        "platforms": f"(SELECT {zero}, platform_id, certified_on, certified_until FROM platforms)",
+        "day_groups": f"(SELECT {zero}, party_id, day_from, day_to, group_id FROM affiliate_day_groups "
+                      f"WHERE year = {int(yp.year)})",
+        "status": "_s_status", "qualifies": "_s_qualifies", "cert6": "_s_cert6", "cert7": "_s_cert7",
+        "related": "_s_related", "refunds": "_s_refunds", "no_path": NO_PATH,
+    }
+
+
+def view_relations() -> dict[str, str]:
+    """Relations of the regulator view: every stored run's compact record (migration 0011)."""
+    rel = {
+        "params": "exclusion_runs",
+        "trades": (f"(SELECT u.run_id, {', '.join('t.' + c.strip() for c in TRADE_COLUMNS.split(','))}, "
+                   "u.retracted FROM trade_rows t JOIN exclusion_uploads u ON u.upload_id = t.upload_id)"),
+        "datasets": "exclusion_datasets", "platforms": "exclusion_platforms", "day_groups": "exclusion_day_groups",
+        "qualifies": ("(SELECT run_id, dataset_id, owner_id, qualifies, caller_groups FROM run_dataset_results "
+                      "WHERE owner_id IS NOT NULL)"),
+        "related": "exclusion_paths", "no_path": NO_PATH,
+    }
+    rel["status"] = f"({statement('sales', **rel)})"
+    rel["cert6"] = f"({statement('cert_texts6', **rel)})"
+    rel["cert7"] = f"({statement('cert_texts7', **rel)})"
+    rel["refunds"] = f"({statement('refunds', **rel)})"
+    return rel
+
+
+def exclusions_statement(rel: dict[str, str]) -> str:
+    """exclusions.sql with sale_reasons.sql inlined, over the relations ``rel``."""
+    return statement("exclusions", sale_reasons=statement("sale_reasons", **rel), **rel)
+
+
+def exclusions_view_sql() -> str:
+    """The SELECT of the regulator view ``exclusions`` (migration 0011 holds this text; a test compares)."""
+    return exclusions_statement(view_relations())
