@@ -157,3 +157,19 @@ def tokens_table(infos) -> str:
         created = i.created_at.isoformat(timespec="seconds")
         lines.append(f"{i.token_id:<17} {i.role:<9} {i.scope_id or '-':<18} {state:<7} {created:<25} {i.label or ''}")
     return "\n".join(lines)
+
+
+ACCOUNT_COLUMNS = ("entitled", "proposed", "approved", "noticed", "disbursed", "paid", "outstanding")
+
+
+def accounts_table(rows: list[dict], title: str) -> Table:
+    """Beneficiaries' accounts of a year (view beneficiary_accounts): computation to payment, tied out."""
+    table = Table(title=title)
+    table.add_column("beneficiary_id")
+    for col in ACCOUNT_COLUMNS:
+        table.add_column(col, justify="right")
+    table.add_column("held")
+    for r in rows:
+        table.add_row(r["beneficiary_id"], *(money(r[c]) for c in ACCOUNT_COLUMNS), "yes" if r["held"] else "")
+    return table
+

@@ -163,11 +163,15 @@ def explain_platform_cmd(
     console.print(render.excluded_table("clause 7", x.excluded_by_reason, x.excluded, x.excluded_total))
 
 
+DEMO_WALK_YEAR = 2024  # the sample year with a cap, prior awards and both clauses
+
+
 def demo_cmd(
     sample: Annotated[Path, typer.Option("--sample", help="folder of sample files")] = Path("sample_trades"),
     db: DbOption = None,
 ) -> None:
     """Load sample_trades/ into its own database (unless --db), settle every year, print the payouts."""
+    from settlement.lifecycle.walkthrough import walk_year
     from settlement.tools.demo import load_and_settle
 
     if not sample.is_dir():
@@ -185,8 +189,12 @@ def demo_cmd(
                           f"{u.rows_rejected} rejected")
         for run in result.runs:
             console.print(f"settled {run.year}: run {run.run_id}, {len(run.appended)} entries appended")
+        # issue 11: one year through every state of the lifecycle, then its accounts (computation to payment)
+        walk = walk_year(con, DEMO_WALK_YEAR, params=policy_params())
         df = ledger.payouts(con)
         verified = ledger.verify(con)
     console.print(render.payouts_table(df))
+    console.print(f"lifecycle of {walk.year}: " + "; ".join(walk.steps))
+    console.print(render.accounts_table(list(walk.accounts), f"accounts {walk.year} (beneficiary_accounts)"))
     console.print(f"ledger verify: {verified.message}")
     console.print(f"database: {path}  (try: settle explain dataset ID --year Y --db {path})")

@@ -3,6 +3,8 @@ settlement CLI commands (`settle run`, `settle explain`, `settle demo`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -37,6 +39,18 @@ def test_cli_run_explain_and_demo(tmp_path):
     out = runner.invoke(app, ["demo", "--db", str(db), "--sample", str(SAMPLE)])
     assert out.exit_code == 0, out.output
     assert "grand total" in out.output and "1,265,658.02" in out.output
+    # issue 11: the demo walks 2024 through every state and prints the accounts, which tie out
+    assert "lifecycle of 2024: " in out.output and "entries proposed again" in out.output
+    assert "approved by demo:regulator" in out.output and "dismissed" in out.output
+    con = store.open_store(db)
+    try:
+        accounts = con.execute(
+            "SELECT sum(entitled), sum(approved), sum(disbursed), sum(paid), sum(outstanding) "
+            "FROM beneficiary_accounts WHERE year = 2024").fetchall()
+    finally:
+        con.close()
+    # 2024 in full (README): 1,066,000.00 clause 6 + 130,000.00 clause 7 = 1,196,000.00, all paid
+    assert accounts == [(D("1196000.00"), D("1196000.00"), D("1196000.00"), D("1196000.00"), D("0.00"))]
     out = runner.invoke(app, ["run", "--year", "2024", "--db", str(db)])
     assert out.exit_code == 0, out.output
     assert "appended nothing" in out.output
