@@ -91,7 +91,6 @@ def check_read_only(sql: str, parser: duckdb.DuckDBPyConnection) -> SqlRefusal |
 @dataclass
 class _Snapshot:
     path: Path
-    con: duckdb.DuckDBPyConnection
     generation: int
     built_monotonic: float
     built_at: str
@@ -148,9 +147,8 @@ class SqlSandbox:
         try:
             path = self.snapshot_dir / f"snapshot-{next(self._counter)}-{uuid.uuid4().hex[:8]}.duckdb"
             build_snapshot(self.writer, path)
-            con = open_sandbox(path, memory_limit=self.memory_limit, threads=self.threads)
             built_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            new = _Snapshot(path, con, generation, time.monotonic(), built_at)
+            new = _Snapshot(path, generation, time.monotonic(), built_at)  # the server never opens it: workers do
             with self._lock:
                 old, self._current = self._current, new
                 if old is not None:
@@ -238,11 +236,8 @@ class SqlSandbox:
 
 
 def _dispose(snap: _Snapshot) -> None:
-    try:
-        snap.con.close()
-    finally:
-        snap.path.unlink(missing_ok=True)
-        snap.path.with_name(snap.path.name + ".wal").unlink(missing_ok=True)
+    snap.path.unlink(missing_ok=True)
+    snap.path.with_name(snap.path.name + ".wal").unlink(missing_ok=True)
 
 
 def log_query(
