@@ -26,6 +26,7 @@ import polars as pl
 
 from ledgers.chain import KEY_COLUMNS, Entry, InvalidTargets, LedgerConflict, RunResult, canonical_sql, chain_hash
 from ledgers.chain import quietly as _quietly
+from ledgers.runchain import seal_run
 
 # Runs whose entries are void (CONTRACT "Settlement lifecycle"): a reject record of ledgers.events names them.
 REJECTED_RUNS = "(SELECT run_id FROM lifecycle_events WHERE kind = 'reject')"
@@ -184,6 +185,7 @@ def _append_in_transaction(
         [run_id, year, started_at, now, params_hash, inputs_fingerprint, engine_version, targets_count,
          len(entries), head_entry_id, head_hash, started_by],
     )
+    seal_run(con, run_id)  # its input digests, targets and row, chained to the run before (issue 15)
     con.execute("UPDATE ledger_head SET last_entry_id = ?, last_hash = ?", [head_entry_id, head_hash])
     return RunResult(run_id=run_id, year=year, appended=tuple(entries), targets_count=targets_count)
 

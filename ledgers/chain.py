@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import duckdb
@@ -82,6 +82,7 @@ class VerifyResult:
     first_bad_entry_id: int | None
     message: str
     runs_checked: int = 0
+    anchor: str = field(default="", compare=False)  # N:R:E:HASH of the head verified (ledgers.runchain): keep it outside the store
 
 
 class LedgerConflict(RuntimeError):

@@ -23,7 +23,7 @@ import duckdb
 from ledgers.append import CONFLICT_ATTEMPTS, _APPEND_LOCK
 from ledgers.chain import GENESIS_HASH, LedgerConflict, chain_hash, quietly
 
-EVENT_KINDS = ("approve", "reject", "notice", "objection", "resolve", "disburse", "paid")
+EVENT_KINDS = ("approve", "reject", "notice", "objection", "resolve", "disburse", "paid", "key")
 EVENT_FIELDS = ("kind", "year", "run_id", "ref", "clause", "beneficiary_id", "dataset_id", "amount", "actor",
                 "note", "run_started_by", "on_date", "until_date")
 
@@ -91,6 +91,9 @@ _TYPED_ROW = (
 )
 
 
+_COLUMNS = ", ".join(("event_id", *EVENT_FIELDS, "head_run_id", "created_at", "prev_hash", "hash"))
+
+
 def _record_in_transaction(con: duckdb.DuckDBPyConnection, build: Build) -> list[int]:
     now = dt.datetime.now(dt.timezone.utc)
     head = con.execute(
@@ -103,7 +106,7 @@ def _record_in_transaction(con: duckdb.DuckDBPyConnection, build: Build) -> list
     prev = last_hash or GENESIS_HASH
     ids: list[int] = []
     for i, row in enumerate(rows, start=1):
-        unknown = set(row) - set(EVENT_FIELDS)
+        unknown = set(row) - set(EVENT_FIELDS) - {"signature"}
         if unknown or row.get("kind") not in EVENT_KINDS:
             raise ValueError(f"bad lifecycle record {row!r}")
         values = [last_id + i] + [row.get(f) for f in EVENT_FIELDS] + [head_run_id, now]
@@ -111,7 +114,9 @@ def _record_in_transaction(con: duckdb.DuckDBPyConnection, build: Build) -> list
         canonical = con.execute(f"SELECT {canonical_event_sql()} FROM ({_TYPED_ROW})",
                                 values + [prev, ""]).fetchall()[0][0]
         prev_hash, prev = prev, chain_hash(canonical, prev)
-        con.execute(f"INSERT INTO lifecycle_events {_TYPED_ROW}", values + [prev_hash, prev])
+        con.execute(f"INSERT INTO lifecycle_events ({_COLUMNS}) {_TYPED_ROW}", values + [prev_hash, prev])
+        if row.get("signature"):  # an approval's Ed25519 signature (ledgers.signatures), checked by verify
+            con.execute("UPDATE lifecycle_events SET signature = ? WHERE event_id = ?", [row["signature"], last_id + i])
         ids.append(last_id + i)
     if ids:
         con.execute("UPDATE ledger_head SET last_event_id = ?, last_event_hash = ?", [ids[-1], prev])

@@ -10,6 +10,9 @@ import duckdb
 
 from ledgers.chain import GENESIS_HASH, VerifyResult, canonical_sql
 from ledgers.events import verify_events
+from ledgers.runchain import check_anchor, current_anchor, verify_runs
+from ledgers.signatures import first_problem
+from settlement.inputs import digests
 
 
 # Each check returns (entry_id or NULL, message) rows, the first (lowest entry) is reported.
@@ -132,21 +135,31 @@ LIMIT 1
 """
 
 
-def verify(con: duckdb.DuckDBPyConnection) -> VerifyResult:
-    """Recompute every hash in entry order, check the prev_hash links, the head, the runs' accounting and
-    re-derive every key's balance from the recorded targets (rejected runs void from their rejection on);
-    then the lifecycle records (``ledgers.events.verify_events``). Names the first bad entry or record."""
+def verify(con: duckdb.DuckDBPyConnection, *, anchors: tuple[str, ...] = ()) -> VerifyResult:
+    """Recompute every hash in entry order, check the prev_hash links, the head, the runs' accounting, the
+    runs' chain (their rows, targets and input digests: ``ledgers.runchain``), re-derive every key's balance
+    from the recorded targets (rejected runs void from their rejection on), recompute every input digest
+    from the stored rows (``settlement.inputs.digests``), then the lifecycle records
+    (``ledgers.events.verify_events``), every approval signature (``ledgers.signatures``) and each anchor
+    given (``ledgers.runchain.check_anchor``). Names the first bad entry, run, row range or record; the
+    result carries the anchor of the head it verified."""
     entries = con.execute("SELECT count(*) FROM ledger_entries").fetchall()[0][0]
     runs = con.execute("SELECT count(*) FROM settlement_runs").fetchall()[0][0]
-    for sql in (_CHAIN_SQL, _HEAD_SQL, _DERIVE_SQL):
+    anchor = current_anchor(con)
+    for sql in (_CHAIN_SQL, _HEAD_SQL):
         bad = con.execute(sql).fetchall()
         if bad:
             entry_id, message = bad[0]
-            return VerifyResult(False, entries, entry_id, message, runs)
+            return VerifyResult(False, entries, entry_id, message, runs, anchor)
+    bad = con.execute(_DERIVE_SQL).fetchall()
+    if bad:
+        return VerifyResult(False, entries, bad[0][0], bad[0][1], runs, anchor)
     events = con.execute("SELECT count(*) FROM lifecycle_events").fetchall()[0][0]
-    problem = verify_events(con)
-    if problem:
-        return VerifyResult(False, entries, None, problem, runs)
+    for check in (verify_events, lambda c: (verify_runs(c) or (None, None))[1], digests.first_mismatch, first_problem,
+                  *(lambda c, a=a: check_anchor(c, a) for a in anchors)):
+        problem = check(con)
+        if problem:
+            return VerifyResult(False, entries, None, problem, runs, anchor)
     records = f", {events} lifecycle records" if events else ""
-    return VerifyResult(True, entries, None, f"ok: {entries} entries in {runs} runs{records} verified", runs)
+    return VerifyResult(True, entries, None, f"ok: {entries} entries in {runs} runs{records} verified", runs, anchor)
 

@@ -18,7 +18,7 @@ PIPELINE = {
                "uploads": ingest_cmds.uploads_app},
     "Settle": {"run": settle_cmds.run_cmd, "explain": settle_cmds.explain_app,
                "affiliates": affiliates_cmds.affiliates_app, "payouts": ledger_cmds.payouts_cmd,
-               "runs": lifecycle_cmds.runs_app, "approve": lifecycle_cmds.approve_cmd,
+               "runs": lifecycle_cmds.runs_app, "keys": lifecycle_cmds.keys_app, "approve": lifecycle_cmds.approve_cmd,
                "reject": lifecycle_cmds.reject_cmd, "notice": lifecycle_cmds.notice_cmd,
                "object": lifecycle_cmds.object_cmd, "resolve-objection": lifecycle_cmds.resolve_objection_cmd,
                "disburse": lifecycle_cmds.disburse_cmd, "disbursed": lifecycle_cmds.disbursed_cmd},

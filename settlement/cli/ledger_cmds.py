@@ -21,19 +21,29 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The append-only settlement 
 
 
 @ledger_app.command("verify")
-def ledger_verify(db: DbOption = None) -> None:
-    """Recompute the hash chain and re-derive every key; exit 1 naming the first bad entry."""
+def ledger_verify(
+    db: DbOption = None,
+    anchor: Annotated[list[str] | None, typer.Option(
+        "--anchor", help="N:R:E:HASH printed by an earlier verify (or an entry hash): fail unless the chain "
+                         "still holds it at its position")] = None,
+) -> None:
+    """Recompute the hash chain, the runs' chain, the input digests and the approval signatures, re-derive
+    every key; exit 1 naming the first bad entry. Prints the head anchor to keep outside the store."""
     server = server_for(db)
     if server is not None:
         result = decode(ledger.VerifyResult, server.json("GET", "/v1/ledger/verify"))
     else:
         with opened_store(db) as con:
-            result = ledger.verify(con)
+            result = ledger.verify(con, anchors=tuple(anchor or ()))
+    if anchor and server is not None:
+        fail("--anchor is checked on the store file: stop `settle serve` or run verify on a copy")
     if not result.ok:
         where = f"entry {result.first_bad_entry_id}: " if result.first_bad_entry_id is not None else ""
         fail(f"ledger verification FAILED after checking {result.entries_checked} entries: "
              f"{'' if result.message.startswith('entry') else where}{result.message}")
     typer.echo(result.message)
+    if result.anchor:  # N entries : R runs : E records : hash (ledgers.runchain); publish it, keep it
+        typer.echo(f"head {result.anchor} ({result.entries_checked} entries)")
 
 
 @ledger_app.command("export")

@@ -87,9 +87,15 @@ def approve_cmd(
     acknowledge_flags: Annotated[bool, typer.Option("--acknowledge-flags",
                                                     help="the integrity flags of the year were reviewed")] = False,
     db: DbOption = None,
+    key: Annotated[Path | None, typer.Option(
+        "--key", help="the approver's Ed25519 private key (PEM; never stored): required once keys are registered")
+    ] = None,
 ) -> None:
-    """Approve every entry of a proposed run (four eyes: not by the identity that started it)."""
-    from settlement.lifecycle.review import approve_run
+    """Approve every entry of a proposed run (four eyes: not by the identity that started it), signed with
+    the approver's key (settle keys register)."""
+    from settlement.lifecycle.review import approve_run, load_signing_key
+
+    signing_key = load_signing_key(key) if key else None
 
     server = server_for(db)
     if server is not None:
@@ -97,8 +103,9 @@ def approve_cmd(
                             json={"comment": comment, "acknowledge_flags": acknowledge_flags})["event"]
     else:
         with opened_store(db) as con:
-            event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
-    typer.echo(f"run {run_id} approved by {by} (record {event})")
+            event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags,
+                                key=signing_key)
+    typer.echo(f"run {run_id} approved by {by} (record {event}{', signed' if signing_key else ''})")
 
 
 def reject_cmd(
@@ -256,3 +263,52 @@ def statement_cmd(
             doc = statement_document(con, year, beneficiary.strip())
         write(doc, fmt.value, out)
     typer.echo(f"statement of {beneficiary} for {year} written to {out}")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Approvers' Ed25519 public keys (signed approvals).")
+
+
+@keys_app.command("generate")
+def keys_generate_cmd(
+    name: Annotated[str, typer.Argument(help="approver name (settle approve --by)")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="where to write NAME.key (private) and NAME.pub")],
+) -> None:
+    """Write a new key pair for NAME (private key mode 0600: keep it off the server; register NAME.pub)."""
+    from ledgers.signatures import fingerprint, generate
+
+    if not out_dir.is_dir():
+        fail(f"directory {out_dir} does not exist")
+    private, public = out_dir / f"{name}.key", out_dir / f"{name}.pub"
+    if private.exists() or public.exists():
+        fail(f"{private} or {public} exists already: not overwritten")
+    raw = generate(private, public)
+    typer.echo(f"wrote {private} (private: never copy it into the store) and {public} (fingerprint {fingerprint(raw)})")
+
+
+@keys_app.command("register")
+def keys_register_cmd(
+    name: Annotated[str, typer.Argument(help="approver name (settle approve --by)")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="the approver's Ed25519 public key (PEM)")],
+    by: Annotated[str | None, typer.Option("--by", help="who registers it (default: the OS user)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Register NAME's public key (a hash-chained record, listed in every notice). From then on every
+    approval must be signed (settle approve --key)."""
+    from settlement.lifecycle.review import register_key
+
+    if server_for(db) is not None:
+        fail("keys are registered on the store file: stop `settle serve` first")
+    with opened_store(db) as con:
+        event, fp = register_key(con, name, public_key, by=by or current_user())
+    typer.echo(f"registered key {fp} for {name} (record {event})")
+
+
+@keys_app.command("list")
+def keys_list_cmd(db: DbOption = None) -> None:
+    """The key in force per approver: name, fingerprint, registered at, record."""
+    with opened_store(db, read_only=True) as con:
+        rows = con.execute("SELECT name, fingerprint, registered_at, event_id FROM approver_keys ORDER BY name").fetchall()
+    for name, fp, at, event in rows:
+        typer.echo(f"{name}\t{fp}\t{at.isoformat()}\trecord {event}")
+    if not rows:
+        typer.echo("no approver keys registered: approvals are unsigned")

@@ -20,7 +20,7 @@ import duckdb
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
 from settlement.core.localtime import local_date_sql
-from settlement.inputs import normalise
+from settlement.inputs import digests, normalise
 from settlement.inputs.tabular import (
     NO_DATA_ROWS, READ_ERRORS, FileError, FileFacts, Source, close_source, file_facts, open_source,
     read_error_reason,
@@ -624,6 +624,7 @@ def _ingest_locked(con, facts: FileFacts, file_name: str, uploaded_by: str, acce
         if status != "rejected":
             con.execute(_STORE_TRADES_SQL, [upload_id])
             con.execute(_UPLOAD_PLATFORM_SQL, [upload_id])
+        digests.record(con, "upload", upload_id)  # issue 15: the rows it stored, covered by the runs' chain
     return UploadReport(
         upload_id, file_name, facts.sha256, facts.bytes, facts.file_format, status, counts.rows_read, rows_stored,
         rows_duplicate, counts.rows_rejected, accept_valid, errors=errors, errors_total=counts.error_total,

@@ -16,6 +16,7 @@ import duckdb
 
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
+from settlement.inputs import digests
 from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
 from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_file
 
@@ -304,4 +305,5 @@ def _store(con, kind: str, spec: _Spec, facts, file_name: str, loaded_by: str, *
             "WHERE load_id = ?", [load_id]).fetchall()[0][0]
         con.execute("INSERT INTO registry_loads VALUES (?, ?, ?, ?, ?, ?, now())",
                     [load_id, kind, file_name, facts.sha256, loaded, loaded_by])
+        digests.record(con, kind, load_id)  # issue 15: the rows it stored, covered by the runs' chain
     return LoadReport(kind, load_id, file_name, facts.sha256, "loaded", rows, loaded, 0, warnings=warnings)

@@ -20,7 +20,7 @@ import duckdb
 
 from ledgers import events
 from settlement.core.errors import UserError
-from settlement.lifecycle.notice import today
+from settlement.lifecycle.notice import refuse_unsigned, today
 
 INSTRUCTION_COLUMNS = ("batch_id", "year", "clause", "beneficiary_id", "dataset_id", "amount", "kind")
 
@@ -75,6 +75,7 @@ def disburse(con: duckdb.DuckDBPyConnection, year: int, *, by: str, on: dt.date 
     found: list[Instruction] = []
 
     def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
+        refuse_unsigned(c, "disbursement")  # an entry no valid approval covers is never paid (issue 15)
         last = c.execute("SELECT max(on_date) FROM lifecycle_events WHERE kind = 'disburse' AND year = ?",
                          [year]).fetchall()[0][0]
         if last is not None and on < last:

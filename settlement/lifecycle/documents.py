@@ -74,20 +74,22 @@ def _write_xlsx(doc: Document, out: Path) -> None:
         sheet = book.add_worksheet(doc.title[:31])
         bold, money = book.add_format({"bold": True}), book.add_format({"num_format": "#,##0.00"})
         r = 0
+        # every text cell as a string (write_string): a value starting with '=' is never a formula
         for text in (doc.title, *doc.lines):
-            sheet.write(r, 0, text, bold if r == 0 else None)
+            sheet.write_string(r, 0, text, bold if r == 0 else None)
             r += 1
         for section in doc.sections:
             r += 1
-            sheet.write(r, 0, section.title, bold)
-            sheet.write_row(r + 1, 0, section.headers, bold)
+            sheet.write_string(r, 0, section.title, bold)
+            for c, header in enumerate(section.headers):
+                sheet.write_string(r + 1, c, header, bold)
             r += 2
             for row in section.rows:
                 for c, v in enumerate(row):
                     if isinstance(v, Decimal):
                         sheet.write_number(r, c, float(v), money)  # display only; the text below is exact
                     else:
-                        sheet.write(r, c, cell(v))
+                        sheet.write_string(r, c, cell(v))
                 r += 1
         sheet.set_column(0, 12, 18)
     finally:

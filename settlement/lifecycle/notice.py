@@ -18,7 +18,8 @@ from decimal import Decimal
 
 import duckdb
 
-from ledgers import events
+from ledgers import events, signatures
+from ledgers.runchain import current_anchor
 from settlement.core.errors import UserError
 from settlement.core.localtime import local_date
 
@@ -44,6 +45,8 @@ class Notice:
     payable_from: dt.date
     working_days: int
     lines: tuple[NoticeLine, ...]
+    anchor: str = ""  # the ledger anchor (N:R:E:HASH) the list was made from (issue 15)
+    keys: tuple[tuple[str, str], ...] = ()  # (approver, key fingerprint) registered
 
 
 def today() -> dt.date:
@@ -93,8 +96,12 @@ def publish_notice(con: duckdb.DuckDBPyConnection, year: int, *, by: str, on: dt
     until = payable_from(on, days)
     found: list[NoticeLine] = []
     notice_ref: list[str] = []
+    made_from: list = []
 
     def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
+        refuse_unsigned(c, "notice")
+        made_from[:] = [current_anchor(c), tuple(c.execute(
+            "SELECT name, fingerprint FROM approver_keys ORDER BY name").fetchall())]
         found[:] = [NoticeLine(*row) for row in c.execute(LINES_SQL, [year]).fetchall()]
         if not found:
             return []
@@ -106,12 +113,19 @@ def publish_notice(con: duckdb.DuckDBPyConnection, year: int, *, by: str, on: dt
                      on_date=on, until_date=until) for x in found]
 
     events.record(con, build)
-    return Notice(notice_ref[0] if notice_ref else None, year, on, until, days, tuple(found))
+    return Notice(notice_ref[0] if notice_ref else None, year, on, until, days, tuple(found), *made_from)
+
+
+def refuse_unsigned(con: duckdb.DuckDBPyConnection, what: str) -> None:
+    """No notice or disbursement while an approval is not validly signed (ledgers.signatures)."""
+    problem = signatures.first_problem(con)
+    if problem:
+        raise UserError(f"{what} refused: {problem}; run settle ledger verify", code="conflict")
 
 
 CLAUSE_ZH = {6: "第6条 奖励", 7: "第7条 补贴"}
 NOTICE_HEADERS = ("公示编号", "年度", "条款", "企业名称", "企业代码", "数据集编号", "数据集名称", "审核通过金额（元）",
-                  "公示日期", "可拨付日期")
+                  "公示日期", "可拨付日期", "账本锚点")
 
 
 def notice_document(notice: Notice):
@@ -119,9 +133,11 @@ def notice_document(notice: Notice):
     from settlement.lifecycle.documents import Document, Section
 
     rows = tuple((notice.notice_id, x.year, CLAUSE_ZH[x.clause], x.beneficiary_name, x.beneficiary_id, x.dataset_id,
-                  x.dataset_name, x.amount, notice.published_on.isoformat(), notice.payable_from.isoformat())
-                 for x in notice.lines)
+                  x.dataset_name, x.amount, notice.published_on.isoformat(), notice.payable_from.isoformat(),
+                  notice.anchor) for x in notice.lines)
+    keys = "；".join(f"{name} {fp}" for name, fp in notice.keys) or "无（审核未签名）"
     period = (f"公示期：{notice.working_days}个工作日，自{notice.published_on.isoformat()}起；"
               f"无异议的，自{notice.payable_from.isoformat()}起拨付") if notice.lines else "无待公示金额"
-    return Document(title=f"{notice.year}年度数据交易奖励与补贴公示", lines=(period,),
+    return Document(title=f"{notice.year}年度数据交易奖励与补贴公示",
+                    lines=(period, f"账本锚点：{notice.anchor}", f"审核人公钥：{keys}"),
                     sections=(Section("公示名单", NOTICE_HEADERS, rows),))

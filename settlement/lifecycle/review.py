@@ -11,9 +11,12 @@ checked and written in one transaction.
 
 from __future__ import annotations
 
-import duckdb
+from pathlib import Path
 
-from ledgers import events
+import duckdb
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledgers import events, signatures
 from settlement.core.errors import UserError
 from settlement.integrity.flags import unreviewed_flags
 
@@ -53,16 +56,56 @@ def _check_reviewable(run: dict, by: str) -> None:
                         code="forbidden")
 
 
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        return signatures.load_private_key(path)
+    except (OSError, signatures.KeyError_) as exc:
+        raise UserError(f"--key: {exc}") from exc
+
+
+def register_key(con: duckdb.DuckDBPyConnection, name: str, public_key: Path, *, by: str) -> tuple[int, str]:
+    """Register ``name``'s Ed25519 public key (a ``key`` record); returns (event id, fingerprint)."""
+    if not name or not name.strip() or name != name.strip():
+        raise UserError("the approver name must be non-empty, without surrounding spaces")
+    try:
+        raw = signatures.load_public_key(public_key)
+    except (OSError, signatures.KeyError_) as exc:
+        raise UserError(f"--public-key: {exc}") from exc
+    fp = signatures.fingerprint(raw)
+
+    def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
+        return [dict(kind="key", year=0, actor=name, ref=fp, note=raw.hex(), run_started_by=by)]
+
+    return events.record(con, build)[0], fp
+
+
+def _signature(c: duckdb.DuckDBPyConnection, run_id: int, by: str, key: Ed25519PrivateKey | None) -> str | None:
+    """The approval's signature; refuses an unsigned approval once keys are registered (docs/threat-model.md)
+    and a key that is not the one registered for ``by``."""
+    registered = signatures.key_for(c, by)
+    if key is None:
+        if signatures.keys_registered(c):
+            raise UserError(f"approver keys are registered: sign the approval (settle approve {run_id} --by {by} "
+                            "--key PRIVATE_KEY_FILE)", code="forbidden")
+        return None
+    if registered is None or registered != signatures.public_key_of(key).hex():
+        raise UserError(f"the --key given is not the key registered for {by} (settle keys register)", code="forbidden")
+    head = c.execute("SELECT head_hash FROM settlement_runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
+    return signatures.sign(key, run_id, head, by)
+
+
 def approve_run(con: duckdb.DuckDBPyConnection, run_id: int, *, by: str, comment: str | None = None,
-                acknowledge_flags: bool = False) -> int:
+                acknowledge_flags: bool = False, key: Ed25519PrivateKey | None = None) -> int:
     """Approve every entry of a proposed run; returns the approval record's event id.
 
     ``acknowledge_flags``: required while the run has integrity flags no reviewer has cleared or confirmed
-    (issue 13, ``settlement.integrity``); amounts never depend on it."""
+    (issue 13, ``settlement.integrity``); amounts never depend on it. ``key``: the approver's Ed25519 private
+    key; required once any public key is registered (the approval then signs run id, head hash, approver)."""
 
     def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
         run = _run(c, run_id)
         _check_reviewable(run, by)
+        signature = _signature(c, run_id, by, key)
         unreviewed = unreviewed_flags(c, run["year"], run_id=run_id)
         if unreviewed and not acknowledge_flags:
             raise UserError(f"run {run_id} has {unreviewed} unreviewed integrity flag(s): review them (settle flags "
@@ -74,7 +117,7 @@ def approve_run(con: duckdb.DuckDBPyConnection, run_id: int, *, by: str, comment
             raise UserError(f"run {earlier} of {run['year']} is still proposed and run {run_id} was computed on "
                             f"top of it: approve or reject run {earlier} first", code="conflict")
         return [dict(kind="approve", year=run["year"], run_id=run_id, actor=by, note=comment or None,
-                     run_started_by=run["started_by"])]
+                     run_started_by=run["started_by"], signature=signature)]
 
     return events.record(con, build)[0]
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import duckdb
 
+from ledgers.runchain import current_anchor
 from settlement.core.errors import UserError
 from settlement.lifecycle.documents import Document, Section
 from settlement.lifecycle.notice import CLAUSE_ZH
@@ -95,7 +96,8 @@ def statement_document(con: duckdb.DuckDBPyConnection, year: int, beneficiary_id
     summary = Section("账户汇总", tuple(label for _, label in ACCOUNT_ZH), (tuple(acc[k] for k, _ in ACCOUNT_ZH),))
     return Document(
         title=f"对账单 {year}年度 {beneficiary_id}",
-        lines=(f"企业代码：{beneficiary_id}", "核算应得 = 待审核 + 已审核通过；已审核通过 = 已拨付 + 待拨付"),
+        lines=(f"企业代码：{beneficiary_id}", "核算应得 = 待审核 + 已审核通过；已审核通过 = 已拨付 + 待拨付",
+               f"账本锚点：{current_anchor(con)}"),
         sections=(summary, _ledger_section(con, year, beneficiary_id), _notice_section(con, year, beneficiary_id),
                   _disbursement_section(con, year, beneficiary_id), _basis_section(con, year, beneficiary_id),
                   _exclusions_section(con, year, beneficiary_id)),

@@ -49,7 +49,7 @@ def test_a_year_from_run_to_payment_through_the_cli(db: Path, tmp_path: Path) ->
     notice = tmp_path / "n.csv"
     assert settle(db, "notice", "--year", "2024", "--format", "csv", "--out", str(notice))[0] == 0
     assert notice.read_text(encoding="utf-8").splitlines() == [
-        "公示编号,年度,条款,企业名称,企业代码,数据集编号,数据集名称,审核通过金额（元）,公示日期,可拨付日期"]
+        "公示编号,年度,条款,企业名称,企业代码,数据集编号,数据集名称,审核通过金额（元）,公示日期,可拨付日期,账本锚点"]
     code, _, err = settle(db, "approve", "1", "--by", "alice")
     assert code == 1 and "four eyes" in err
     assert settle(db, "approve", "1", "--by", "bob", "--comment", "checked")[0] == 0
