@@ -15,6 +15,13 @@
      exclusions of every trade, explanations, ledger accruals);
    - ``run_again``: the same command again (same work, appends nothing);
    repeated ``--repeats`` times (baseline and run_again); medians and ratios to the baseline are printed.
+4. with ``--backends duckdb,spark`` (issue 14) the first run is also measured per backend on its own copy of
+   the fresh store, in a child that reports wall time, CPU-seconds (its own, plus the Spark JVM's from
+   /proc) and peak RSS (its own VmHWM, plus the JVM's): ``run_<backend>``; the Spark child starts its
+   session and exports the lake first (``spark_session``, ``lake_export``: reported, not in the run time).
+
+``--shape default|realistic``: the generator's shape (default: one giant affiliate group, the stress case;
+realistic: many small corporate groups, settlement.tools.generate).
 """
 
 from __future__ import annotations
@@ -63,10 +70,11 @@ FROM moved
 """
 
 
-def prepare(work: Path, trades: int, parties: int, relations: int, all_in_year: bool) -> Path:
+def prepare(work: Path, trades: int, parties: int, relations: int, all_in_year: bool, shape: str = "default") -> Path:
     data = work / "data"
     t0 = time.perf_counter()
-    gen = generate(GenerateSpec(out=data, parties=parties, relations=relations, trades=trades, fmt="parquet"))
+    gen = generate(GenerateSpec(out=data, parties=parties, relations=relations, trades=trades, fmt="parquet",
+                                shape=shape))
     print(f"generate: {gen.rows:,} rows ({gen.refunds:,} refunds) in {time.perf_counter() - t0:.1f} s", flush=True)
     db = work / "bench.duckdb"
     store.init(db)
@@ -122,6 +130,41 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "groups": len(rows)}}))
 """
 
 
+CHILD_BACKEND = """
+import sys, time, json, os, resource
+sys.path.insert(0, {root!r})
+os.environ["SETTLE_BACKEND"] = {backend!r}
+from settlement.core import store
+from settlement.core.params import load_params
+from settlement.run import run_settlement
+from settlement import backends
+con = store.open_store({db!r})
+facts = {{}}
+t0 = time.perf_counter()
+backend = backends.from_env(con)
+facts["spark_session"] = time.perf_counter() - t0
+if backend.name == "spark":
+    from settlement.backends import lake
+    t0 = time.perf_counter()
+    lake.export_lake(con, backend.lake)
+    facts["lake_export"] = time.perf_counter() - t0
+t0 = time.perf_counter()
+result = run_settlement(con, {year}, params=load_params(), started_by="bench", backend=backend)
+facts["run"] = time.perf_counter() - t0
+facts["entries"] = len(result.appended)
+jvm_cpu, jvm_hwm = 0.0, 0
+if backend.name == "spark" and getattr(backend.spark.sparkContext._gateway, "proc", None) is not None:
+    pid = backend.spark.sparkContext._gateway.proc.pid
+    stat = open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()
+    jvm_cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    jvm_hwm = next(int(l.split()[1]) for l in open(f"/proc/{{pid}}/status") if l.startswith("VmHWM"))
+me = resource.getrusage(resource.RUSAGE_SELF)
+facts["cpu"] = me.ru_utime + me.ru_stime + jvm_cpu
+facts["rss_mib"] = (me.ru_maxrss + jvm_hwm) / 1024
+print(json.dumps(facts))
+"""
+
+
 def child(args: list[str]) -> tuple[float, float, str]:
     """Run a child process; returns (wall seconds, ITS peak RSS in MiB via wait4, its stdout)."""
     t0 = time.perf_counter()
@@ -160,17 +203,26 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--spread-years", action="store_true", help="keep the generator's 2023-2026 dates")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--shape", choices=("default", "realistic"), default="default")
+    ap.add_argument("--backends", default="", help="e.g. duckdb,spark: also time a first run per backend")
+    ap.add_argument("--keep", action="store_true", help="keep --work; reuse its fresh store next time")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-settle-", dir=os.environ.get("BENCH_TMP")))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        db = prepare(work, args.trades, args.parties, args.relations, not args.spread_years)
+        db = work / "bench.duckdb"
+        if not (args.keep and db.exists()):  # --keep: reuse the store a previous --keep run prepared
+            db = prepare(work, args.trades, args.parties, args.relations, not args.spread_years, args.shape)
+        if args.keep:
+            shutil.copyfile(db, work / "fresh.duckdb")  # the runs below change bench.duckdb
+        for name in filter(None, args.backends.split(",")):
+            print(backend_run(db, work, name.strip()), flush=True)
         settle = str(ROOT / ".venv" / "bin" / "settle")
         results: dict[str, list[tuple[float, float]]] = {"baseline": [], "run_first": [], "run_again": [],
                                                          "run_changed": []}
         for _ in range(args.repeats):
             wall, rss, out = child([sys.executable, "-c", CHILD_BASELINE.format(root=str(ROOT), db=str(db), year=YEAR)])
-            results["baseline"].append((json.loads(out)["seconds"], rss))
+            results["baseline"].append((json.loads(out.strip().splitlines()[-1])["seconds"], rss))
         wall, rss, out = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
         results["run_first"].append((wall, rss))
         print(out.splitlines()[0] if out else "", flush=True)
@@ -182,6 +234,9 @@ def main() -> None:
             wall, rss, out = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
             results["run_changed"].append((wall, rss))
         con = store.open_store(db, read_only=True)
+        t0 = time.perf_counter()  # exclusions are derived on demand (migration 0011): time the regulator query
+        n_excluded = con.execute("SELECT count(*) FROM exclusions WHERE run_id = 1").fetchall()[0][0]
+        view_seconds = time.perf_counter() - t0
         facts = con.execute(f"""
             SELECT (SELECT count(*) FROM exclusions WHERE run_id = 1),
                    (SELECT count(*) FROM run_dataset_results WHERE run_id = 1 AND qualifies),
@@ -191,6 +246,7 @@ def main() -> None:
         con.close()
         base = statistics.median(s for s, _ in results["baseline"])
         print(f"\nsettle run --year {YEAR}: {args.trades:,} trades / {args.parties:,} parties / {args.relations:,} records")
+        print(f"SELECT count(*) FROM exclusions WHERE run_id = 1: {n_excluded:,} rows derived in {view_seconds:.2f} s")
         print(f"exclusion rows per run: {facts[0]:,}; qualifying datasets: {facts[1]:,}; ledger entries: {facts[2]:,}; "
               f"day-group rows: {facts[3]:,}")
         print(f"{'step':<10} {'median s':>9} {'runs':>5} {'peak RSS MiB':>13} {'ratio':>7}")
@@ -201,8 +257,25 @@ def main() -> None:
               "in-process time; run times are whole `settle run` processes incl. interpreter start; peak RSS per "
               "child process from wait4)")
     finally:
+        if args.keep and (work / "fresh.duckdb").exists():
+            os.replace(work / "fresh.duckdb", work / "bench.duckdb")
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def backend_run(db: Path, work: Path, backend: str) -> str:
+    """A first run of YEAR on ``backend`` over its own copy of the fresh store: one line of facts."""
+    copy = work / f"{backend}.duckdb"
+    shutil.copyfile(db, copy)
+    wall, rss, out = child([sys.executable, "-c", CHILD_BACKEND.format(root=str(ROOT), db=str(copy), year=YEAR,
+                                                                       backend=backend)])
+    facts = json.loads(out.strip().splitlines()[-1])
+    copy.unlink()
+    shutil.rmtree(work / f"{backend}.duckdb.lake", ignore_errors=True)
+    extra = (f"; session {facts['spark_session']:.1f} s, lake export {facts['lake_export']:.1f} s"
+             if backend == "spark" else "")
+    return (f"run_{backend}: run {facts['run']:.2f} s, CPU {facts['cpu']:.1f} s (process + JVM), peak RSS "
+            f"{facts['rss_mib']:.0f} MiB (process + JVM), {facts['entries']} entries; child wall {wall:.1f} s{extra}")
 
 
 if __name__ == "__main__":
