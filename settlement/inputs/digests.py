@@ -83,7 +83,7 @@ def record(con: duckdb.DuckDBPyConnection, source: str, ref_id: int) -> str:
     chunks = chunks_sql(source, f"ref_id = {int(ref_id)}")
     con.execute(f"INSERT INTO input_digest_chunks {chunks}")
     stored = con.execute(
-        f"SELECT rows, digest FROM ({_top_sql(f'SELECT * FROM input_digest_chunks WHERE source = ? AND ref_id = ?')})",
+        f"SELECT rows, digest FROM ({_top_sql('SELECT * FROM input_digest_chunks WHERE source = ? AND ref_id = ?')})",
         [source, int(ref_id)],
     ).fetchall()
     rows, digest = stored[0] if stored else (0, empty_digest())
