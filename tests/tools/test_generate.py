@@ -13,16 +13,13 @@ import pytest
 from stdnum.cn import uscc
 
 from settlement.tools.credit_codes import ALPHABET, check_character_indices, credit_code, credit_codes
-from settlement.tools.generate import (
+from settlement.tools.generate import GenerateSpec, generate, parse_size, spec_errors
+from settlement.tools.world import (
     AFFILIATION_COLUMNS,
     DATASET_COLUMNS,
     PLATFORM_COLUMNS,
     PRIOR_AWARD_COLUMNS,
     TRADE_COLUMNS,
-    GenerateSpec,
-    generate,
-    parse_size,
-    spec_errors,
 )
 
 # ------------------------------------------------------------------------------------------ credit codes
