@@ -125,11 +125,6 @@ def _detect_format(path: Path, head: bytes) -> str:
     return "csv"
 
 
-def normalise_name(name: str) -> str:
-    """A header name as matched (CONTRACT): NFKC, trimmed, case-folded, spaces/-/_ alike, Chinese names."""
-    return normalise.column_key(name)
-
-
 def _match_columns(
     names: list[str], required: tuple[str, ...], optional: tuple[str, ...]
 ) -> tuple[dict[str, str], tuple[str, ...]] | FileError:
@@ -141,7 +136,7 @@ def _match_columns(
     mapping: dict[str, str] = {}
     unknown: list[str] = []
     for name in names:
-        norm = normalise_name(name)
+        norm = normalise.column_key(name)  # NFKC, trimmed, case-folded, spaces/-/_ alike, Chinese names
         if norm in mapping:
             return FileError(f"column {norm!r} appears more than once in the header "
                              f"({mapping[norm]!r} and {name!r})", column=norm)

@@ -1,0 +1,92 @@
+"""What the trade-file ingest modules share (CONTRACT "Trades"): the contract columns and limits, the row
+error and upload report types, the process-wide writer lock, SQL rendering and the store transaction.
+
+Imported through ``settlement.inputs.ingest``, which re-exports every public name here. Must not import
+``api``, ``settlement.cli`` or ``ledgers``.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import duckdb
+
+REQUIRED = ("trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "amount")
+OPTIONAL = ("currency", "kind", "ref_trade_id")
+REPORT_ERROR_LIMIT = 1000  # CONTRACT: the first 1,000 bad rows in full, the rest counted
+MAX_AMOUNT = "999999999999.99"
+TEXT_ID_MAX = 64
+
+# One writer at a time inside a process: the checks and the insert must see the same store.
+INGEST_LOCK = threading.Lock()
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    row_number: int | None
+    column: str | None
+    value: str | None
+    reason: str
+
+
+def report_json(report) -> dict:
+    """A file report (upload or registry load) as JSON-ready data: lists, not tuples."""
+    data = asdict(report)
+    data["errors"] = list(data["errors"])
+    data["warnings"] = list(data["warnings"])
+    return data
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    upload_id: int
+    file_name: str
+    sha256: str
+    bytes: int
+    file_format: str
+    status: str  # stored | partial | rejected | duplicate (same bytes as a live upload, nothing stored)
+    rows_read: int
+    rows_stored: int
+    rows_duplicate: int
+    rows_rejected: int
+    accept_valid: bool
+    errors: tuple[RowError, ...] = ()
+    errors_total: int = 0
+    warnings: tuple[str, ...] = ()
+    file_error: str | None = None
+    duplicate_of: int | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
+
+    def to_json_dict(self) -> dict:
+        return report_json(self) | {"errors_truncated": self.errors_total > len(self.errors)}
+
+
+def render_sql(sql: str, params: dict[str, str]) -> str:
+    # Plain replacement: the SQL is full of braces (struct literals), so str.format would not do.
+    for key, value in params.items():
+        sql = sql.replace("{" + key + "}", value)
+    return sql
+
+
+def sql_literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+@contextmanager
+def store_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a crash (even SIGKILL) before COMMIT leaves the store as it was (DuckDB WAL)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
