@@ -18,7 +18,7 @@ from settlement.cli import app
 from settlement.core.errors import UserError
 from settlement.integrity.flags import CODES, review_flag, unreviewed_flags, year_flags
 from settlement.integrity.thresholds import ThresholdFileError, load_thresholds, parse_thresholds
-from tests.integrity.support import buys, codes, exchange, settle_with
+from tests.integrity.support import buys, codes, exchange
 from tests.support.scenario import settle
 from tests.support.world import sale, upload
 

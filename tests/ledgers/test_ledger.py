@@ -8,7 +8,6 @@ import threading
 from decimal import Decimal as D
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -187,7 +186,7 @@ def test_cli_verify_ok_exit_zero(con, db: Path) -> None:
 def test_update_with_a_recomputed_hash_breaks_the_next_link(con) -> None:
     _three_runs(con)
     # A forger who also recomputes entry 2's own hash still breaks entry 3's prev_hash link.
-    con.execute(f"UPDATE ledger_entries SET amount = 60.00 WHERE entry_id = 2")
+    con.execute("UPDATE ledger_entries SET amount = 60.00 WHERE entry_id = 2")
     con.execute(f"UPDATE ledger_entries e SET hash = sha256({ledger.canonical_sql('e')} || '|' || e.prev_hash) "
                 "WHERE entry_id = 2")
     result = verify(con)

@@ -205,7 +205,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 running += amount
                 prefixes.add(running)
             assert self.disbursed[k] in prefixes and noticed in self.approved_history[k]
-        for b, disbursed, outstanding, appr in self.con.execute(
+        for _b, disbursed, outstanding, appr in self.con.execute(
                 "SELECT beneficiary_id, disbursed, outstanding, approved FROM beneficiary_accounts").fetchall():
             assert disbursed + outstanding == appr
 
