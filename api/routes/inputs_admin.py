@@ -1,5 +1,5 @@
 """Inputs for the command line through the server (issue 11 item 6): `GET /v1/uploads` (the list, cut to
-the caller's scope), `POST /v1/uploads/local` (a trade file uploaded by the local admin, regulator scope:
+the caller's scope), `POST /v1/local-uploads` (a trade file uploaded by the local admin, regulator scope:
 no platform limit, like `settle ingest`), `POST /v1/registries/{kind}` (a registry or relation file, as
 `settle load KIND FILE`). Thin edge: ``settlement.inputs`` does the work; imported only by ``api.routes``.
 """
@@ -13,7 +13,7 @@ import anyio
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import CursorDep, OperatorOrRegulatorDep, RegulatorDep, ScopeDep, StateDep
+from api.deps import CursorDep, OperatorOrRegulatorDep, ScopeDep, StateDep
 from api.endpoint import ActorDep, LocalAdminDep
 from api.errors import ApiError, responses
 from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
@@ -59,10 +59,10 @@ async def _spooled_run(request: Request, state, work: Callable) -> object:
         spooled.remove()
 
 
-@router.post("/v1/uploads/local", summary="Upload a trade file as the local admin (regulator scope, as the CLI)",
+@router.post("/v1/local-uploads", summary="Upload a trade file as the local admin (regulator scope, as the CLI)",
              description="The report of `settle ingest`: 201 stored or partial, 200 duplicate, 422 rejected "
                          "(the report beside the error). Only the server's local admin credential.",
-             responses=responses(401, 403, 413, 415, 422))
+             responses=responses(400, 401, 403, 413, 415, 422))
 async def post_local_upload(request: Request, state: StateDep, token: LocalAdminDep, by: ActorDep,
                             accept_valid: bool = Query(False, description="Store valid rows, keep bad rows aside")
                             ) -> JSONResponse:
@@ -78,14 +78,13 @@ async def post_local_upload(request: Request, state: StateDep, token: LocalAdmin
     return JSONResponse(status_code=200 if report.status == "duplicate" else 201, content=body)
 
 
-@router.post("/v1/registries/{kind}", summary="Load a registry or relation file (regulator), as `settle load`",
-             description="200 loaded or unchanged; 422 rejected (the report beside the error).",
-             responses=responses(401, 403, 415, 422), tags=["registries"])
-async def post_registry(request: Request, state: StateDep, token: RegulatorDep, by: ActorDep,
-                        kind: str = Path(..., description=" | ".join(KINDS))) -> JSONResponse:
-    if kind not in KINDS:
-        raise ApiError(404, "not_found", f"unknown registry kind {kind!r}: use one of {', '.join(KINDS)}")
-
+@router.post("/v1/registries/{kind}", summary="Load a registry or relation file (local admin), as `settle load`",
+             description="200 loaded or unchanged; 422 rejected (the report beside the error). Only the server's "
+                         "local admin credential (the command line), as trade files without a platform scope.",
+             responses=responses(400, 401, 403, 413, 415, 422), tags=["registries"])
+async def post_registry(request: Request, state: StateDep, token: LocalAdminDep, by: ActorDep,
+                        kind: str = Path(..., description=" | ".join(KINDS), pattern="^(" + "|".join(KINDS) + ")$"),
+                        ) -> JSONResponse:
     def work(cur, path: FilePath, file_name: str) -> registry.LoadReport:
         return registry.load_registry(cur, kind.replace("-", "_"), path, loaded_by=by, file_name=file_name)
 

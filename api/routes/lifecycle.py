@@ -10,21 +10,37 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path as FilePath
+from typing import Iterator
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import CursorDep, RegulatorDep, StateDep
 from api.endpoint import ActorDep
-from api.errors import responses
+from api.errors import ApiError, responses
 from api.wire import wire
 from ledgers.payouts import format_amount
+from settlement.core.errors import UserError
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
 
+
+@contextmanager
+def refused_as_conflict() -> Iterator[None]:
+    """A well-formed request the lifecycle refuses (unreviewed flags, a date before its batch ...) is a 409
+    with the core's message: the request was valid, the state does not allow it."""
+    try:
+        yield
+    except UserError as exc:
+        if exc.code != "invalid":
+            raise
+        raise ApiError(409, "conflict", exc.message) from None
+
 YearQuery = Query(..., ge=1900, le=9999, description="settlement year")
-ERRORS = responses(401, 403, 404, 409, 422)
+ERRORS = responses(400, 401, 403, 404, 409, 422)  # 400: a JSON body that does not parse
+Text = Body(..., embed=True, min_length=1, max_length=2000, pattern=r"\S")
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
 
 
@@ -46,17 +62,19 @@ def post_approve(state: StateDep, token: RegulatorDep, by: ActorDep, con: Cursor
                  acknowledge_flags: bool = Body(False, embed=True)) -> JSONResponse:
     from settlement.lifecycle.review import approve_run
 
-    event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
+    with refused_as_conflict():
+        event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
     state.data_changed()
     return JSONResponse({"run_id": run_id, "by": by, "event": event})
 
 
 @router.post("/runs/{run_id}/reject", summary="Reject a proposed run (four eyes)", responses=ERRORS)
 def post_reject(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, run_id: int = Path(..., ge=1),
-                reason: str = Body(..., embed=True)) -> JSONResponse:
+                reason: str = Text) -> JSONResponse:
     from settlement.lifecycle.review import reject_run
 
-    event = reject_run(con, run_id, by=by, reason=reason)
+    with refused_as_conflict():
+        event = reject_run(con, run_id, by=by, reason=reason)
     state.data_changed()
     return JSONResponse({"run_id": run_id, "by": by, "event": event})
 
@@ -68,20 +86,22 @@ def post_notice(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorD
                 ) -> JSONResponse:
     from settlement.lifecycle.notice import publish_notice
 
-    notice = publish_notice(con, year, by=by)
+    with refused_as_conflict():
+        notice = publish_notice(con, year, by=by)
     state.data_changed()
     return JSONResponse(wire(notice))
 
 
 @router.post("/objections", summary="Object to a notice line: held back from disbursement until resolved",
              responses=ERRORS)
-def post_objection(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep, year: int = Body(..., embed=True),
-                   beneficiary_id: str = Body(..., embed=True), reason: str = Body(..., embed=True),
+def post_objection(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep,
+                   year: int = Body(..., embed=True, ge=1900, le=9999), beneficiary_id: str = Text, reason: str = Text,
                    dataset_id: str | None = Body(None, embed=True)) -> JSONResponse:
     from settlement.lifecycle.objections import object_line
 
-    objection_id = object_line(con, year, beneficiary_id.strip(), by=by, reason=reason,
-                               dataset_id=dataset_id.strip() if dataset_id else None)
+    with refused_as_conflict():
+        objection_id = object_line(con, year, beneficiary_id.strip(), by=by, reason=reason,
+                                   dataset_id=dataset_id.strip() if dataset_id else None)
     state.data_changed()
     return JSONResponse({"objection_id": objection_id})
 
@@ -93,7 +113,8 @@ def post_resolve(state: StateDep, token: RegulatorDep, by: ActorDep, con: Cursor
                  outcome: str = Body(..., embed=True, pattern="^(upheld|dismissed)$")) -> JSONResponse:
     from settlement.lifecycle.objections import resolve_objection
 
-    event = resolve_objection(con, objection_id, by=by, outcome=outcome)
+    with refused_as_conflict():
+        event = resolve_objection(con, objection_id, by=by, outcome=outcome)
     state.data_changed()
     return JSONResponse({"objection_id": objection_id, "outcome": outcome, "by": by, "event": event})
 
@@ -104,7 +125,8 @@ def post_disburse(state: StateDep, token: RegulatorDep, by: ActorDep, con: Curso
                   ) -> JSONResponse:
     from settlement.lifecycle.disburse import disburse
 
-    batch = disburse(con, year, by=by)
+    with refused_as_conflict():
+        batch = disburse(con, year, by=by)
     state.data_changed()
     return JSONResponse(wire(batch))
 
@@ -115,7 +137,8 @@ def post_paid(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep
               paid_on: dt.date = Body(..., embed=True)) -> JSONResponse:
     from settlement.lifecycle.disburse import confirm_paid
 
-    event = confirm_paid(con, batch_id.strip(), paid_on=paid_on, by=by)
+    with refused_as_conflict():
+        event = confirm_paid(con, batch_id.strip(), paid_on=paid_on, by=by)
     state.data_changed()
     return JSONResponse({"batch_id": batch_id.strip(), "paid_on": paid_on.isoformat(), "event": event})
 

@@ -141,7 +141,7 @@ def ingest_command(
         if errors_out is not None:
             fail("--errors-out reads the store, which `settle serve` holds: stop the server, or query "
                  "rejected_rows through POST /v1/sql")
-        response = server.upload("/v1/uploads/local", file, accept=(422,), params={"accept_valid": accept_valid})
+        response = server.upload("/v1/local-uploads", file, accept=(422,), params={"accept_valid": accept_valid})
         report, written = decode(ingest.UploadReport, report_of(response)), None
     else:
         report, written = _ingest_locally(file, accept_valid, errors_out, db)

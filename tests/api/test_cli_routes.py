@@ -60,16 +60,16 @@ def test_local_upload_is_regulator_scope_and_names_the_person(served):
     env, _, data = served
     body = trade_csv(trade_row("t1"), trade_row("t2"))
     files = {"file": ("t.csv", body, "text/csv")}
-    refused = env.client.post("/v1/uploads/local", files=files, headers=auth(env.regulator, "someone"))
+    refused = env.client.post("/v1/local-uploads", files=files, headers=auth(env.regulator, "someone"))
     assert refused.status_code == 403
-    made = env.client.post("/v1/uploads/local", files=files, headers=auth(data["token"], "cli:alice"))
+    made = env.client.post("/v1/local-uploads", files=files, headers=auth(data["token"], "cli:alice"))
     assert made.status_code == 201 and made.json()["rows_stored"] == 2
     listed = env.client.get("/v1/uploads", headers=auth(env.regulator)).json()
     assert [(u["file_name"], u["uploaded_by"]) for u in listed] == [("t.csv", "cli:alice")]
     assert env.client.get("/v1/uploads", headers=auth(env.operator_b)).json() == []
-    again = env.client.post("/v1/uploads/local", files=files, headers=auth(data["token"]))
+    again = env.client.post("/v1/local-uploads", files=files, headers=auth(data["token"]))
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
-    bad = env.client.post("/v1/uploads/local", files={"file": ("b.csv", b"x\n1\n", "text/csv")},
+    bad = env.client.post("/v1/local-uploads", files={"file": ("b.csv", b"x\n1\n", "text/csv")},
                           headers=auth(data["token"]))
     assert bad.status_code == 422 and bad.json()["status"] == "rejected" and "error" in bad.json()
 
@@ -90,7 +90,7 @@ def test_settle_payouts_csv_and_four_eyes(served):
     env, _, data = served
     rows = [trade_row(f"t{i}", buyer=credit_code(400 + i)) for i in range(5)]
     files = {"file": ("t.csv", trade_csv(*rows), "text/csv")}
-    assert env.client.post("/v1/uploads/local", files=files, headers=auth(data["token"], "cli:a")).status_code == 201
+    assert env.client.post("/v1/local-uploads", files=files, headers=auth(data["token"], "cli:a")).status_code == 201
     ran = env.client.post("/v1/settlements", headers=auth(data["token"], "cli:starter"))
     assert ran.status_code == 200 and ran.json()["no_run"] is None
     csv_text = env.client.get("/v1/payouts.csv", headers=auth(env.regulator)).text
