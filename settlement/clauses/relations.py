@@ -48,6 +48,10 @@ def run_relations(yp: YearParams) -> dict[str, str]:
                       f"WHERE year = {int(yp.year)})",
         "status": "_s_status", "qualifies": "_s_qualifies", "cert6": "_s_cert6", "cert7": "_s_cert7",
         "related": "_s_related", "refunds": "_s_refunds", "no_path": NO_PATH,
+        # constants, not join conditions: the planner then sees how many trades the year holds (a year
+        # compared with a column made DuckDB estimate ~1,000 rows and build hash tables on 10M)
+        "sale_in_year": f"t.local_date BETWEEN DATE '{int(yp.year)}-01-01' AND DATE '{int(yp.year)}-12-31'",
+        "run_year": str(int(yp.year)),
     }
 
 
@@ -61,6 +65,7 @@ def view_relations() -> dict[str, str]:
         "qualifies": ("(SELECT run_id, dataset_id, owner_id, qualifies, caller_groups FROM run_dataset_results "
                       "WHERE owner_id IS NOT NULL)"),
         "related": "exclusion_paths", "no_path": NO_PATH,
+        "sale_in_year": "year(t.local_date) = p.year", "run_year": "p.year",
     }
     rel["status"] = f"({statement('sales', **rel)})"
     rel["cert6"] = f"({statement('cert_texts6', **rel)})"

@@ -26,7 +26,7 @@ WITH live_refunds AS (  -- P9: refunds from non-retracted uploads reduce their s
            AND t.local_date BETWEEN coalesce(d.owner_from, DATE '0001-01-01')
                                 AND coalesce(d.owner_until, DATE '9999-12-31')
     LEFT JOIN ${platforms} pf ON pf.run_id = t.run_id AND pf.platform_id = t.platform_id
-    WHERE t.kind = 'sale' AND year(t.local_date) = p.year
+    WHERE t.kind = 'sale' AND ${sale_in_year}
 ), f AS (  -- P8: related on the trade date = same day group; a party without a row is its own group
     SELECT s.*,
            s.buyer_id = s.owner_id OR coalesce(gb.group_id = go.group_id, false) AS rel_owner,
