@@ -223,7 +223,7 @@ def main() -> None:
                                                          "run_changed": []}
         for _ in range(args.repeats):
             wall, rss, out = child([sys.executable, "-c", CHILD_BASELINE.format(root=str(ROOT), db=str(db), year=YEAR)])
-            results["baseline"].append((json.loads(out.strip().splitlines()[-1])["seconds"], rss))
+            results["baseline"].append((last_json(out)["seconds"], rss))
         wall, rss, out = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
         results["run_first"].append((wall, rss))
         print(out.splitlines()[0] if out else "", flush=True)
@@ -264,6 +264,11 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def last_json(out: str) -> dict:
+    """The JSON object a child printed last (DuckDB may print a progress bar on the same stdout)."""
+    return json.loads(out[out.rindex('{"'):].splitlines()[0])
+
+
 def record_digests(db: Path) -> None:
     """Issue 15: ingest records each upload's row digests; the trades here bypass ingest, so record them now
     (a first run would otherwise backfill them inside the measured run)."""
@@ -283,7 +288,7 @@ def backend_run(db: Path, work: Path, backend: str) -> str:
     shutil.copyfile(db, copy)
     wall, rss, out = child([sys.executable, "-c", CHILD_BACKEND.format(root=str(ROOT), db=str(copy), year=YEAR,
                                                                        backend=backend)])
-    facts = json.loads(out.strip().splitlines()[-1])
+    facts = last_json(out)
     copy.unlink()
     shutil.rmtree(work / f"{backend}.duckdb.lake", ignore_errors=True)
     extra = (f"; session {facts['spark_session']:.1f} s, lake export {facts['lake_export']:.1f} s"
