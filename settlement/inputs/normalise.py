@@ -64,11 +64,12 @@ _UDF = "settle_nfkc_py"
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the NFKC function and the macros on this connection (idempotent)."""
-    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_UDF]).fetchall()[0][0]:
-        return
-    con.create_function(_UDF, lambda s: unicodedata.normalize("NFKC", s), ["VARCHAR"],
-                        "VARCHAR", side_effects=False)
+    """Register the NFKC function and the macro on this connection (idempotent). The Python function is
+    visible to every cursor of the database once registered, but a TEMP macro belongs to one connection:
+    another cursor of the same server (each API request has its own) must create its own macro."""
+    if not con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_UDF]).fetchall()[0][0]:
+        con.create_function(_UDF, lambda s: unicodedata.normalize("NFKC", s), ["VARCHAR"],
+                            "VARCHAR", side_effects=False)
     con.execute(NFKC_MACRO)
 
 

@@ -245,3 +245,21 @@ def test_nested_json_values_are_row_errors_naming_the_character(con, tmp_path):
     report = ingest.ingest_file(con, path, uploaded_by="t")
     assert errors_of(report) == [(1, "amount", '{"value":5}', NAMED.format(c="{"))]
     assert con.execute("SELECT count(*) FROM trade_rows").fetchall() == [(0,)]
+
+
+def test_a_second_cursor_of_the_same_store_reads_exports_too(tmp_path):
+    # The server gives every request its own cursor: the NFKC macro is per connection, the function is not.
+    from settlement.inputs import ingest as ingest_mod
+    from tests.support.ingest import csv_file, new_store, sale
+
+    con = new_store(tmp_path)
+    first, second = con.cursor(), con.cursor()
+    try:
+        one = ingest_mod.ingest_file(first, csv_file(tmp_path, "a.csv", sale("t1", "１００.00")), uploaded_by="t")
+        two = ingest_mod.ingest_file(second, csv_file(tmp_path, "b.csv", sale("t2", "２００.00")), uploaded_by="t")
+        assert (one.status, two.status) == ("stored", "stored")
+        assert con.execute("SELECT trade_id, amount::VARCHAR FROM trades ORDER BY trade_id").fetchall() == [
+            ("t1", "100.00"), ("t2", "200.00")]
+    finally:
+        first.close()
+        second.close()
