@@ -1,5 +1,5 @@
-"""Property test: for random small record sets, the stored year groups and day groups equal a brute-force
-closure written here straight from P5-P8 (every party, every day, every pair of parties x, c).
+"""Property test: for random small record sets, the stored year groups (union of the day graphs' edges, P8
+amended) and day groups equal a brute-force closure written here straight from P5-P8 (every party, every day, every pair of parties x, c).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def active_on(r, day: dt.date) -> bool:  # P5
     return not exempt and (vf is None or vf <= day) and (vt is None or day <= vt)
 
 
-def brute_groups(records: list[tuple]) -> dict[str, str]:
-    """P6 + P7 for one set of active records, by definition, over every ordered pair of parties."""
+def brute_edges(records: list[tuple]) -> list[tuple[str, str]]:
+    """P6 + P7 for one set of active records, by definition, over every ordered pair of parties: the edges."""
     parties = sorted({r[1] for r in records} | {r[2] for r in records})
     direct: dict[tuple[str, str], Decimal] = {}
     for _, a, b, rel, share, *_ in records:
@@ -82,6 +82,10 @@ def brute_groups(records: list[tuple]) -> dict[str, str]:
             eff = sum((direct.get((y, c), Decimal(0)) for y in holders if y != c), Decimal(0))
             if eff >= THRESHOLD:
                 edges.append((x, c))
+    return edges
+
+
+def components(parties, edges) -> dict[str, str]:
     parent = {p: p for p in parties}
 
     def find(p: str) -> str:
@@ -94,6 +98,19 @@ def brute_groups(records: list[tuple]) -> dict[str, str]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)  # the root is always the smallest id
     return {p: find(p) for p in parties}
+
+
+def brute_groups(records: list[tuple]) -> dict[str, str]:
+    """The groups of one day graph (P7 on the records active that day)."""
+    return components(sorted({r[1] for r in records} | {r[2] for r in records}), brute_edges(records))
+
+
+def brute_year_groups(records: list[tuple]) -> dict[str, str]:
+    """P8 (amended 2026-11-30): the union of the day graphs' edges over every in-scope day, then components;
+    the parties are those of every record active on some in-scope day."""
+    year_set = [r for r in records if any(active_on(r, d) for d in DAYS)]
+    edges = [e for d in DAYS for e in brute_edges([r for r in records if active_on(r, d)])]
+    return components(sorted({r[1] for r in year_set} | {r[2] for r in year_set}), edges)
 
 
 _STORE: list[duckdb.DuckDBPyConnection] = []
@@ -118,9 +135,8 @@ def test_groups_equal_brute_force_closure(records) -> None:
     con.execute("DELETE FROM registry_loads")
     load_set(con, records)
     build_year_groups(con, 2024, equity_threshold=THRESHOLD, window_start=WINDOW[0], window_end=WINDOW[1])
-    # Year graph (P8): records active on any in-scope day.
-    year_set = [r for r in records if any(active_on(r, d) for d in DAYS)]
-    expected_year = brute_groups(year_set)
+    # Year graph (P8, amended): the union of the day graphs' edges.
+    expected_year = brute_year_groups(records)
     stored_year = dict(
         con.execute("SELECT party_id, group_id FROM affiliate_groups WHERE year = 2024").fetchall()
     )
