@@ -71,8 +71,10 @@ def test_owner_sees_own_datasets_with_names_callers_and_chart(sessions):
     s.goto("/?year=2025")
     text = s.page.inner_text("main")
     assert "中文语音语料 Mandarin speech corpus" in text and "BJ-SPEECH-ZH" in text  # name next to code
-    assert "非关联调用企业: 4 家，已超过 3 家：满足条件" in text
-    assert "¥40,000.00" in text
+    # sample_trades/README 2025: B17, B18, B19, B26 and the Excel exports' B27, B28, B29: 7 groups,
+    # base 433,345.60, 10% = 43,334.56
+    assert "非关联调用企业: 7 家，已超过 3 家：满足条件" in text
+    assert "¥43,334.56" in text
     assert "HZ-TRAFFIC-2023" not in text  # another owner's dataset
     assert s.page.locator(".chart canvas").count() >= 1  # ECharts drew the monthly revenue
     _shot(s, "owner")
@@ -89,7 +91,7 @@ def test_owner_downloads_statement_csv_and_xlsx(sessions):
         s.page.click("#statement-csv")
     rows = list(csv.DictReader(io.StringIO(open(got.value.path(), encoding="utf-8-sig").read())))
     speech = next(r for r in rows if r["dataset_id"] == "BJ-SPEECH-ZH")
-    assert speech["dataset_name"] == "中文语音语料 Mandarin speech corpus" and speech["payable"] == "40000.00"
+    assert speech["dataset_name"] == "中文语音语料 Mandarin speech corpus" and speech["payable"] == "43334.56"
     with s.page.expect_download() as got:
         s.page.click("#statement-xlsx")
     with zipfile.ZipFile(got.value.path()) as book:
