@@ -46,6 +46,8 @@ class UploadReportOut(BaseModel):
     file_error: str | None = None
     duplicate_of: int | None = None
     errors_truncated: bool = False
+    rejected_rows_url: str | None = Field(
+        None, description="API only: the rejected rows in the file's own columns plus error_column and error_reason")
 
 
 class RejectedUploadOut(UploadReportOut):

@@ -61,5 +61,9 @@ class Settings(BaseSettings):
     def resolved_upload_dir(self) -> Path:
         return self.upload_dir or self.db.with_name(self.db.name + ".uploads")
 
+    def rejected_rows_dir(self) -> Path:
+        """Rejected rows of API uploads, in the file's own columns, kept for the report's link (issue 10)."""
+        return self.resolved_upload_dir() / "rejected-rows"
+
     def snapshot_dir(self) -> Path:
         return self.db.with_name(self.db.name + ".sqlsnap")

@@ -12,7 +12,7 @@ from functools import partial
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from api.deps import CursorDep, OperatorDep, OperatorOrRegulatorDep, ScopeDep, StateDep
 from api.endpoint import ActorDep
@@ -21,7 +21,7 @@ from api.models import RejectedUploadOut, UploadReportOut, UploadSummaryOut
 from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
 from settlement.access import scope as access
 from settlement.access.tokens import TokenInfo
-from settlement.inputs import ingest
+from settlement.inputs import errors_out, ingest
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
@@ -43,13 +43,21 @@ _MULTIPART_BODY = {
 }
 
 
-def _ingest(state, path, file_name: str, token: TokenInfo, accept_valid: bool) -> ingest.UploadReport:
+def _ingest(state, path, file_name: str, token: TokenInfo, accept_valid: bool) -> tuple[ingest.UploadReport, bool]:
+    """The report, and whether its rejected rows were kept for ``GET /v1/uploads/{id}/rejected-rows``."""
     cur = state.cursor()
     try:
-        return ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=token.who,
-                                  accept_valid=accept_valid, platform_scope=token.scope_id)
+        report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=token.who,
+                                    accept_valid=accept_valid, platform_scope=token.scope_id)
+        kept = report.status in ("rejected", "partial") and errors_out.keep_rejected_rows(
+            cur, report.upload_id, report.file_format, path, state.settings.rejected_rows_dir()) is not None
+        return report, kept
     finally:
         cur.close()
+
+
+def rejected_rows_url(upload_id: int) -> str:
+    return f"/v1/uploads/{upload_id}/rejected-rows"
 
 
 @router.post(
@@ -62,7 +70,9 @@ def _ingest(state, path, file_name: str, token: TokenInfo, accept_valid: bool) -
         "`settle ingest` runs, limited to the operator's platform (rows of another platform are errors). "
         "201: stored (or partial with `accept_valid=true`); 200: the same bytes as a live upload of the "
         "operator's own platform, nothing stored (`status` = duplicate, `duplicate_of`); 422: rejected, with "
-        "the full report. Another platform's upload never counts as the same bytes: its rows are errors."
+        "the full report. Another platform's upload never counts as the same bytes: its rows are errors. "
+        "When rows were rejected, `rejected_rows_url` links to them in the file's own columns plus "
+        "`error_column` and `error_reason` (as `settle ingest --errors-out` writes them)."
     ),
     response_model=UploadReportOut,
     responses={200: {"model": UploadReportOut, "description": "Same bytes as a live upload: nothing stored"},
@@ -92,11 +102,11 @@ async def post_upload(
     except BadUpload as exc:
         raise ApiError(422, "validation_error", str(exc)) from None
     try:
-        report = await anyio.to_thread.run_sync(
+        report, kept = await anyio.to_thread.run_sync(
             partial(_ingest, state, spooled.path, spooled.file_name, token, accept_valid))
     finally:
         spooled.remove()
-    body = report.to_json_dict()
+    body = report.to_json_dict() | {"rejected_rows_url": rejected_rows_url(report.upload_id) if kept else None}
     if report.rejected:
         first = f"; first: {report.file_error or report.errors[0].reason}" if (report.file_error or report.errors) else ""
         message = f"upload rejected, nothing stored: {report.errors_total or 1} error(s){first}"
@@ -131,3 +141,20 @@ def retract_upload(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeD
     retracted = access.retract_visible_upload(con, scope, upload_id, by=by)
     state.data_changed()
     return JSONResponse(_summary_json(retracted))
+
+
+@router.get("/{upload_id}/rejected-rows", summary="An upload's rejected rows to fix in Excel (its operator, regulator)",
+            description="The rejected rows of an upload sent through this API, in the file's own columns plus "
+                        "`error_column` and `error_reason`: CSV (UTF-8 with BOM), or xlsx for an xlsx upload. "
+                        "404 when the upload has none kept (no rejected rows, or it was loaded by the CLI).",
+            response_class=FileResponse, responses=responses(401, 403, 404, 422))
+def get_rejected_rows(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep,
+                      upload_id: int = UploadId) -> FileResponse:
+    access.visible_upload(con, scope, upload_id)  # out of scope = not found, before the file is looked at
+    kept = errors_out.find_kept_rejected_rows(state.settings.rejected_rows_dir(), upload_id)
+    if kept is None:
+        raise ApiError(404, "not_found", f"upload {upload_id} has no rejected rows kept by the server "
+                                         "(`settle ingest FILE --errors-out PATH` writes them from the file)")
+    media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if kept.suffix == ".xlsx"
+             else "text/csv; charset=utf-8")
+    return FileResponse(kept, media_type=media, filename=kept.name)

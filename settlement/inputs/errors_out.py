@@ -10,6 +10,7 @@ import ``api`` or ``settlement.cli``.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import duckdb
@@ -88,6 +89,40 @@ def write_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, path: Pa
             writer.writerow(header)
             writer.writerows(rows)
     return len(rows)
+
+
+def kept_rejected_rows_path(folder: Path, upload_id: int, file_format: str) -> Path:
+    """Where a server keeps an upload's rejected rows: xlsx for an xlsx upload, else CSV (Excel opens both)."""
+    return folder / f"upload-{upload_id}-rejected-rows{'.xlsx' if file_format == 'xlsx' else '.csv'}"
+
+
+def find_kept_rejected_rows(folder: Path, upload_id: int) -> Path | None:
+    for file_format in ("xlsx", "csv"):
+        kept = kept_rejected_rows_path(folder, upload_id, file_format)
+        if kept.is_file():
+            return kept
+    return None
+
+
+def keep_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, file_format: str, path: Path,
+                       folder: Path) -> Path | None:
+    """Server side, while the spooled upload still exists: write its rejected rows next to the store so the
+    report can link to them (the spooled file itself is removed). None when no row of the file was rejected
+    (a whole-file error has no rows to give back) or the file cannot be read again."""
+    has_rows = con.execute("SELECT count(*) FROM rejected_rows WHERE upload_id = ? AND row_number IS NOT NULL",
+                           [upload_id]).fetchall()[0][0]
+    if not has_rows:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    out = kept_rejected_rows_path(folder, upload_id, file_format)
+    partial = out.with_name("." + out.name)  # same suffix: the writer picks the format from it
+    try:
+        write_rejected_rows(con, upload_id, path, partial)
+    except UserError:
+        partial.unlink(missing_ok=True)
+        return None
+    os.replace(partial, out)  # a reader never sees half a file
+    return out
 
 
 def _write_xlsx(out: Path, header: list[str], rows: list[tuple]) -> None:

@@ -317,3 +317,49 @@ def test_openapi_documents_every_route_with_bearer_auth(api: ApiEnv):
     assert "multipart/form-data" in upload_op["requestBody"]["content"]
     assert {"201", "401", "403", "413", "422"} <= set(upload_op["responses"])
     assert api.client.get("/docs").status_code == 200
+
+
+def test_rejected_rows_come_back_in_the_files_own_columns_by_the_reports_link(api: ApiEnv):
+    """Issue 10 item 4: the API report links to the rejected rows, as `settle ingest --errors-out` writes them."""
+    content = trade_csv(trade_row("T1"), trade_row("T2", amount="12.345"), trade_row("T3", amount="1.2.3"))
+    body = assert_error(upload(api, api.operator_a, content), 422, "upload_rejected")
+    uid = body["upload_id"]
+    assert body["rejected_rows_url"] == f"/v1/uploads/{uid}/rejected-rows"
+    r = api.client.get(body["rejected_rows_url"], headers=A(api.operator_a))
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.headers["content-disposition"] == f'attachment; filename="upload-{uid}-rejected-rows.csv"'
+    lines = r.content.decode("utf-8-sig").splitlines()
+    sent = content.decode().splitlines()
+    assert lines[0] == sent[0] + ",error_column,error_reason"
+    assert [line.rsplit(",", 2)[0] for line in lines[1:]] == [sent[2], sent[3]]  # rows 3 and 4, as sent
+    assert [line.split(",")[-2] for line in lines[1:]] == ["amount", "amount"]
+    # the other platform's operator cannot tell it exists; the regulator can read it
+    assert_error(api.client.get(body["rejected_rows_url"], headers=A(api.operator_b)), 404, "not_found")
+    assert api.client.get(body["rejected_rows_url"], headers=A(api.regulator)).content == r.content
+    stored = upload(api, api.operator_a, trade_csv(trade_row("T9")))
+    assert stored.status_code == 201 and stored.json()["rejected_rows_url"] is None
+    missing = api.client.get(f"/v1/uploads/{stored.json()['upload_id']}/rejected-rows", headers=A(api.operator_a))
+    assert_error(missing, 404, "not_found", "has no rejected rows kept by the server")
+
+
+def test_an_xlsx_uploads_rejected_rows_come_back_as_xlsx(api: ApiEnv, tmp_path):
+    import polars as pl
+    import xlsxwriter
+
+    rows = [line.split(",") for line in trade_csv(trade_row("T1"), trade_row("T2", amount="12.345")).decode().splitlines()]
+    book_path = tmp_path / "trades.xlsx"
+    book = xlsxwriter.Workbook(str(book_path))
+    sheet = book.add_worksheet()
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write_string(r, c, value)
+    book.close()
+    r = api.client.post("/v1/uploads", files={"file": ("trades.xlsx", book_path.read_bytes(), "application/octet-stream")},
+                        headers=A(api.operator_a))
+    body = assert_error(r, 422, "upload_rejected")
+    got = api.client.get(body["rejected_rows_url"], headers=A(api.operator_a))
+    assert got.headers["content-disposition"] == f'attachment; filename="upload-{body["upload_id"]}-rejected-rows.xlsx"'
+    (tmp_path / "back.xlsx").write_bytes(got.content)
+    back = pl.read_excel(tmp_path / "back.xlsx", infer_schema_length=0)
+    assert back.columns == rows[0] + ["error_column", "error_reason"]
+    assert back.rows() == [tuple(rows[2]) + ("amount", "not a plain decimal with at most 2 decimals (digits and one '.')")]
