@@ -17,7 +17,7 @@ from functools import partial
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.console import queries
 from api.console.web import Viewer, check_csrf, error_page, lang_of, page, to_login, viewer, year_arg
@@ -27,7 +27,7 @@ from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
 from settlement import explain
 from settlement.access import scope as access
 from settlement.core.errors import UserError
-from settlement.inputs import ingest
+from settlement.inputs import errors_out, ingest
 
 router = APIRouter(include_in_schema=False)
 REPORT_KEY = "last_upload_report"
@@ -70,8 +70,12 @@ def operator_home(request: Request, who: Viewer):
 def _ingest(state, path, file_name: str, who: Viewer) -> ingest.UploadReport:
     cur = state.cursor()
     try:
-        return ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=who.token.who, accept_valid=False,
-                                  platform_scope=who.scope.scope_id)
+        report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=who.token.who, accept_valid=False,
+                                    platform_scope=who.scope.scope_id)
+        if report.status == "rejected":  # the operator gets its own rows back to fix (issue 10 item 4)
+            errors_out.keep_rejected_rows(cur, report.upload_id, report.file_format, path,
+                                          state.settings.rejected_rows_dir())
+        return report
     finally:
         cur.close()
 
@@ -114,7 +118,10 @@ def rejected_rows(request: Request):
     report = who.session.data.get(REPORT_KEY)
     if report is None:
         return error_page(request, 404, "no upload report in this session", who)
-    buf = io.StringIO()
+    kept = errors_out.find_kept_rejected_rows(get_state(request).settings.rejected_rows_dir(), report.upload_id)
+    if kept is not None:  # the file's own rows and columns plus error_column, error_reason
+        return FileResponse(kept, filename=kept.name)
+    buf = io.StringIO()  # a whole-file error: no rows to give back, the listing instead
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(["row_number", "column", "value", "reason"])
     for e in report.errors:

@@ -129,7 +129,14 @@ def test_operator_bad_file_report_groups_errors_and_offers_rejected_rows(session
     assert s.page.inner_text("#report-status") == "rejected"
     with s.page.expect_download() as got:
         s.page.click("#rejected-rows")
-    assert "reason" in open(got.value.path(), encoding="utf-8-sig").readline()
+    # the operator's own rows and columns back, with what to fix (issue 10 item 4)
+    import csv
+
+    back = list(csv.reader(open(got.value.path(), encoding="utf-8-sig", newline="")))
+    sent = list(csv.reader(path.read_text().splitlines()))
+    assert back[0] == sent[0] + ["error_column", "error_reason"]
+    assert [row[:7] for row in back[1:]] == [sent[1]]  # only the bad row, exactly as sent
+    assert back[1][7] == "amount; platform_id"
 
 
 def test_regulator_overview_sql_paging_and_csv(sessions):
