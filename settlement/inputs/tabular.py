@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +19,12 @@ import polars as pl
 
 from settlement.inputs import normalise
 from settlement.inputs.encoding import Decoded, TextFacts, TextTracker, as_utf8, not_text_reason
+from settlement.inputs.xlsx_guard import check_zip  # also imported from here by errors_out
 
 SNIFF_BYTES = 64 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
 MAX_COLUMNS = 256  # a trade file has 10 columns; a header this wide is not one of ours
 MAX_LINE_BYTES = 2_000_000  # DuckDB's max_line_size: a longer line is a damaged or binary file
-# .xlsx is a zip: its central directory is checked before calamine inflates anything (zip bombs).
-MAX_XLSX_ENTRIES = 10_000
-MAX_XLSX_INFLATED = 1024**3  # 1 GiB of XML is ~1M rows, Excel's own sheet limit
-MAX_XLSX_RATIO = 200  # deflate of sheet XML reaches ~10-30x; a bomb reaches thousands
 
 
 @dataclass(frozen=True)
@@ -356,26 +352,8 @@ def _open_jsonl(con, facts: FileFacts, name: str, required, optional) -> Source 
                   needs_normalising=True)
 
 
-def check_zip(path: Path) -> str | None:
-    """Refuse a workbook whose central directory promises too much (zip bomb) before anything inflates."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        return f"cannot read the file as an .xlsx workbook: not a valid zip archive ({exc})"
-    if len(entries) > MAX_XLSX_ENTRIES:
-        return (f"cannot read the file as an .xlsx workbook: {len(entries):,} zip entries, more than "
-                f"{MAX_XLSX_ENTRIES:,} (not a spreadsheet export)")
-    inflated = sum(e.file_size for e in entries)
-    packed = sum(e.compress_size for e in entries)
-    if inflated > MAX_XLSX_INFLATED or inflated > MAX_XLSX_RATIO * max(packed, 1) + 10 * 2**20:
-        return (f"cannot read the file as an .xlsx workbook: it would inflate to {inflated:,} bytes from "
-                f"{packed:,} (more than {MAX_XLSX_INFLATED:,} bytes or {MAX_XLSX_RATIO}x: a zip bomb?)")
-    return None
-
-
 def _open_xlsx(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
-    refused = check_zip(facts.path)
+    refused = check_zip(facts.path)  # counts what really inflates, before calamine inflates anything
     if refused:
         return FileError(refused)
     try:
