@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.console.web import HERE, ConsoleState, SecurityHeaders
+from api.console.web import HERE, ConsoleState, SecurityHeaders, WriteEpoch
 from api.settings import Settings
 
 
@@ -21,6 +21,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     app.state.console = ConsoleState.from_settings(settings)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(WriteEpoch, counter=app.state.console.writes)  # page-data cache keys (web.data_version)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (pages, owner, operator, regulator, sql_console):
         app.include_router(module.router)

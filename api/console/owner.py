@@ -8,6 +8,7 @@ missing one. Computes no rule. Must not import the other page modules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,7 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.console import queries, statement
-from api.console.web import Viewer, console_state, error_page, page, to_login, viewer, year_arg
+from api.console.web import (Viewer, console_state, data_version, error_page, page, to_login, viewer,
+                             year_arg)
 from api.state import get_state
 from settlement import explain
 from settlement.access import scope as access
@@ -60,13 +62,13 @@ def _card(con, scope: Scope, dataset_id: str, year: int, names: dict, paid: dict
 def owner_view(con: duckdb.DuckDBPyConnection, scope: Scope, year_req: int | None, limit: int = 50) -> OwnerView:
     years = queries.run_years(con)
     year = year_req if year_req is not None else queries.default_year(con, years, owner_id=scope.scope_id)
-    ds_names, pf_names = queries.names(con)
-    empty = OwnerView(year, years, [], True, Decimal("0.00"), None, {}, ds_names, pf_names)
     if year is None or queries.last_run(con, year) is None:
-        return empty
+        return OwnerView(year, years, [], True, Decimal("0.00"), None, {}, {}, {})
     ids = queries.owner_dataset_ids(con, scope.scope_id, year)
+    ds_names = queries.dataset_names(con, ids)  # the page's own names: a cached view never holds the registry
     paid = queries.paid_by_key(con, year, scope.scope_id)
     cards = [c for c in (_card(con, scope, d, year, ds_names, paid, limit) for d in ids) if c is not None]
+    pf_names = queries.platform_names(con, sorted({e.platform_id for c in cards for e in c.x.excluded}))
     visible = [c.dataset_id for c in cards]
     total = sum((Decimal(c.x.payable) for c in cards), Decimal("0.00"))
     if cards and cards[0].x.owner_cap is not None:
@@ -78,23 +80,34 @@ def owner_view(con: duckdb.DuckDBPyConnection, scope: Scope, year_req: int | Non
     return OwnerView(year, years, cards, False, total, prov, chart, ds_names, pf_names)
 
 
-def cached_owner_view(request: Request, who: Viewer, year: int | None) -> OwnerView:
+def _computed_view(request: Request, scope: Scope, year: int | None) -> Callable[[], OwnerView]:
     state = get_state(request)
-    cur = state.cursor()
-    try:
-        key = ("owner", queries.store_version(cur, state.generation), who.scope, year)
-        cache = console_state(request).cache
-        view = cache.get(key)
-        if view is None:
-            view = owner_view(cur, who.scope, year)
-            cache.put(key, view)
-        return view
-    finally:
-        cur.close()
+
+    def compute() -> OwnerView:
+        cur = state.cursor()  # its own cursor: reads run beside other sessions' (no shared lock)
+        try:
+            return owner_view(cur, scope, year)
+        finally:
+            cur.close()
+    return compute
 
 
-def owner_home(request: Request, who: Viewer):
-    view = cached_owner_view(request, who, year_arg(request, [], None))
+def _view_key(request: Request, who: Viewer, year: int | None) -> tuple:
+    return ("owner", data_version(request), who.scope, year)
+
+
+def cached_owner_view(request: Request, who: Viewer, year: int | None) -> OwnerView:
+    """For routes running in the thread pool."""
+    return console_state(request).views.get_sync(_view_key(request, who, year),
+                                                 _computed_view(request, who.scope, year))
+
+
+async def owner_home(request: Request, who: Viewer):
+    """A cache hit costs no query and no thread hop: only the template (it carries the session's CSRF
+    token and language, so the HTML is rendered per request)."""
+    year = year_arg(request, [], None)
+    view = await console_state(request).views.get(_view_key(request, who, year),
+                                                  _computed_view(request, who.scope, year))
     return page(request, "owner.html", who=who, v=view)
 
 

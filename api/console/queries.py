@@ -28,6 +28,23 @@ def names(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], dict[str, str
     return datasets, platforms
 
 
+def dataset_names(con: duckdb.DuckDBPyConnection, dataset_ids: list[str]) -> dict[str, str]:
+    """``names`` for these datasets only (a page holds its own names, not the whole registry's)."""
+    if not dataset_ids:
+        return {}
+    return dict(con.execute(
+        "SELECT dataset_id, arg_max(name, coalesce(owner_from, DATE '0001-01-01')) FROM datasets "
+        "WHERE list_contains($ids, dataset_id) GROUP BY 1", dict(ids=dataset_ids)).fetchall())
+
+
+def platform_names(con: duckdb.DuckDBPyConnection, platform_ids: list[str]) -> dict[str, str]:
+    """``names`` for these platforms only."""
+    if not platform_ids:
+        return {}
+    return dict(con.execute("SELECT platform_id, any_value(name) FROM platforms WHERE list_contains($ids, platform_id) "
+                            "GROUP BY 1", dict(ids=platform_ids)).fetchall())
+
+
 def run_years(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [r[0] for r in con.execute("SELECT DISTINCT year FROM settlement_runs ORDER BY year DESC").fetchall()]
 

@@ -8,13 +8,18 @@ must not import the console's page modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.console import i18n
 from api.console.session import LANG_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, same_token
@@ -61,11 +66,83 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class WriteCounter:
+    """How many requests that may have written the store have finished (see ``WriteEpoch``)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+# POSTs that write nothing a console page shows: sign-in/out (sessions live in memory) and regulator SQL
+# (read-only; it appends to sql_log only). Every other non-GET request counts as a possible write.
+NOT_DATA_WRITES = frozenset({"/login", "/logout", "/v1/sql"})
+
+
+class WriteEpoch:
+    """Pure ASGI middleware: bumps ``counter`` when a request that may write the store has finished, whatever
+    its outcome. Why: ``ApiState.generation`` moves only after a write route succeeded, but a route can
+    commit and still fail (``settle_all`` commits year by year, then a ledger conflict is a 409); keying the
+    page-data cache by this counter too means no write path, present or future, can leave it stale."""
+
+    def __init__(self, app, counter: WriteCounter) -> None:
+        self.app, self.counter = app, counter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or (
+                scope["path"] in NOT_DATA_WRITES):
+            return await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.counter.bump()  # after the route's commit: a page computed from then on sees the write
+
+
+class ViewCache:
+    """Page data computed once per key however many sessions ask at once (one task; the others await it),
+    in the thread pool (DuckDB reads never block the event loop), kept in an LRU. Keys carry
+    ``data_version``, so a write makes every old entry unreachable: never stale."""
+
+    def __init__(self, size: int) -> None:
+        self._done = LruCache(size)
+        self._pending: dict[Hashable, asyncio.Future] = {}
+
+    async def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        value = self._done.get(key)
+        if value is not None:
+            return value
+        task = self._pending.get(key)
+        if task is None:  # not tied to this request: a client going away does not cancel the others' answer
+            task = asyncio.ensure_future(run_in_threadpool(compute))
+            self._pending[key] = task
+            task.add_done_callback(lambda t: self._finish(key, t))
+        return await asyncio.shield(task)
+
+    def get_sync(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """For a route running in the thread pool: the cached value, else computed here and kept."""
+        value = self._done.get(key)
+        if value is None:
+            value = compute()
+            self._done.put(key, value)
+        return value
+
+    def _finish(self, key: Hashable, task: asyncio.Future) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled() and task.exception() is None:  # exception(): marks it seen; awaiters re-raise
+            self._done.put(key, task.result())
+
+
 @dataclass
 class ConsoleState:
     sessions: SessionStore
     limiter: LoginLimiter
     cache: LruCache  # page data keyed by (store version, scope, year): exact, never stale
+    views: ViewCache = field(default_factory=lambda: ViewCache(512))  # owner page data by data_version
+    writes: WriteCounter = field(default_factory=WriteCounter)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConsoleState:
@@ -75,6 +152,12 @@ class ConsoleState:
 
 def console_state(request: Request) -> ConsoleState:
     return request.app.state.console
+
+
+def data_version(request: Request) -> tuple[int, int]:
+    """Names the store's state without a query: (API writes that succeeded, console-counted writes that
+    finished). This process is the store's one writer (DuckDB), so nothing else changes it."""
+    return get_state(request).generation, console_state(request).writes.value
 
 
 @dataclass(frozen=True)
