@@ -23,6 +23,8 @@ LONG_HUNTS = [
      "tests/clauses/test_state_machine.py"),
     ("no owner/operator answer names another tenant", {"SETTLE_SCOPE_EXAMPLES": "200"},
      "tests/api/test_scope_property.py"),
+    ("SIGKILL at random points of load, ingest, serve upload and run", {"SETTLE_CRASH_POINTS": "20"},
+     "tests/tamper/test_crash_matrix.py"),
 ]
 
 SIZE_BENCHES = [
