@@ -12,7 +12,7 @@ import datetime as dt
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path as FilePath
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
@@ -20,11 +20,12 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import CursorDep, RegulatorDep, StateDep
 from api.endpoint import ActorDep
 from api.errors import ApiError, responses
+from api.state import ApiState
 from api.wire import wire
-from ledgers.payouts import format_amount
 from settlement.core.errors import UserError
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
+T = TypeVar("T")
 
 
 @contextmanager
@@ -38,6 +39,15 @@ def refused_as_conflict() -> Iterator[None]:
             raise
         raise ApiError(409, "conflict", exc.message) from None
 
+
+def step(state: ApiState, act: Callable[[], T]) -> T:
+    """One step of the lifecycle: ``act()`` with its refusals as 409 (``refused_as_conflict``); the data
+    changed, so the state's caches are told."""
+    with refused_as_conflict():
+        result = act()
+    state.data_changed()
+    return result
+
 YearQuery = Query(..., ge=1900, le=9999, description="settlement year")
 ERRORS = responses(400, 401, 403, 404, 409, 422)  # 400: a JSON body that does not parse
 Text = Body(..., embed=True, min_length=1, max_length=2000, pattern=r"\S")
@@ -48,12 +58,9 @@ MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sh
             responses=ERRORS)
 def get_runs(token: RegulatorDep, con: CursorDep,
              year: int | None = Query(None, ge=1900, le=9999, description="only this year")) -> JSONResponse:
-    from settlement.lifecycle.review import runs_list
+    from settlement.lifecycle.review import run_records
 
-    records = [{**r, "started_at": r["started_at"].isoformat() if r["started_at"] else None,
-                "reviewed_at": r["reviewed_at"].isoformat() if r["reviewed_at"] else None,
-                "amount": format_amount(r["amount"])} for r in runs_list(con, year)]
-    return JSONResponse(wire(records))
+    return JSONResponse(wire(run_records(con, year)))
 
 
 @router.post("/runs/{run_id}/approve", summary="Approve a proposed run (four eyes)", responses=ERRORS)
@@ -62,9 +69,7 @@ def post_approve(state: StateDep, token: RegulatorDep, by: ActorDep, con: Cursor
                  acknowledge_flags: bool = Body(False, embed=True)) -> JSONResponse:
     from settlement.lifecycle.review import approve_run
 
-    with refused_as_conflict():
-        event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags)
-    state.data_changed()
+    event = step(state, lambda: approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags))
     return JSONResponse({"run_id": run_id, "by": by, "event": event})
 
 
@@ -73,9 +78,7 @@ def post_reject(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorD
                 reason: str = Text) -> JSONResponse:
     from settlement.lifecycle.review import reject_run
 
-    with refused_as_conflict():
-        event = reject_run(con, run_id, by=by, reason=reason)
-    state.data_changed()
+    event = step(state, lambda: reject_run(con, run_id, by=by, reason=reason))
     return JSONResponse({"run_id": run_id, "by": by, "event": event})
 
 
@@ -86,10 +89,7 @@ def post_notice(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorD
                 ) -> JSONResponse:
     from settlement.lifecycle.notice import publish_notice
 
-    with refused_as_conflict():
-        notice = publish_notice(con, year, by=by)
-    state.data_changed()
-    return JSONResponse(wire(notice))
+    return JSONResponse(wire(step(state, lambda: publish_notice(con, year, by=by))))
 
 
 @router.post("/objections", summary="Object to a notice line: held back from disbursement until resolved",
@@ -99,10 +99,8 @@ def post_objection(state: StateDep, token: RegulatorDep, by: ActorDep, con: Curs
                    dataset_id: str | None = Body(None, embed=True)) -> JSONResponse:
     from settlement.lifecycle.objections import object_line
 
-    with refused_as_conflict():
-        objection_id = object_line(con, year, beneficiary_id.strip(), by=by, reason=reason,
-                                   dataset_id=dataset_id.strip() if dataset_id else None)
-    state.data_changed()
+    objection_id = step(state, lambda: object_line(con, year, beneficiary_id, by=by, reason=reason,
+                                                   dataset_id=dataset_id))
     return JSONResponse({"objection_id": objection_id})
 
 
@@ -113,9 +111,7 @@ def post_resolve(state: StateDep, token: RegulatorDep, by: ActorDep, con: Cursor
                  outcome: str = Body(..., embed=True, pattern="^(upheld|dismissed)$")) -> JSONResponse:
     from settlement.lifecycle.objections import resolve_objection
 
-    with refused_as_conflict():
-        event = resolve_objection(con, objection_id, by=by, outcome=outcome)
-    state.data_changed()
+    event = step(state, lambda: resolve_objection(con, objection_id, by=by, outcome=outcome))
     return JSONResponse({"objection_id": objection_id, "outcome": outcome, "by": by, "event": event})
 
 
@@ -125,10 +121,7 @@ def post_disburse(state: StateDep, token: RegulatorDep, by: ActorDep, con: Curso
                   ) -> JSONResponse:
     from settlement.lifecycle.disburse import disburse
 
-    with refused_as_conflict():
-        batch = disburse(con, year, by=by)
-    state.data_changed()
-    return JSONResponse(wire(batch))
+    return JSONResponse(wire(step(state, lambda: disburse(con, year, by=by))))
 
 
 @router.post("/disbursements/{batch_id}/paid", summary="Record the bank's confirmation that a batch was paid",
@@ -137,9 +130,7 @@ def post_paid(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep
               paid_on: dt.date = Body(..., embed=True)) -> JSONResponse:
     from settlement.lifecycle.disburse import confirm_paid
 
-    with refused_as_conflict():
-        event = confirm_paid(con, batch_id.strip(), paid_on=paid_on, by=by)
-    state.data_changed()
+    event = step(state, lambda: confirm_paid(con, batch_id, paid_on=paid_on, by=by))
     return JSONResponse({"batch_id": batch_id.strip(), "paid_on": paid_on.isoformat(), "event": event})
 
 

@@ -97,6 +97,7 @@ def disburse(con: duckdb.DuckDBPyConnection, year: int, *, by: str, on: dt.date 
 
 def confirm_paid(con: duckdb.DuckDBPyConnection, batch_id: str, *, paid_on: dt.date, by: str) -> int:
     """Record the bank's confirmation that batch ``batch_id`` was paid on ``paid_on``; returns the event id."""
+    batch_id = batch_id.strip()  # as typed on the command line or in the URL
 
     def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
         rows = c.execute("SELECT min(year), min(on_date) FROM lifecycle_events WHERE kind = 'disburse' AND ref = ?",

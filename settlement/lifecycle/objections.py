@@ -20,6 +20,7 @@ def object_line(con: duckdb.DuckDBPyConnection, year: int, beneficiary_id: str, 
     """Record an objection; returns its id. The beneficiary (and dataset) must have a ledger key in ``year``."""
     if not reason or not reason.strip():
         raise UserError("--reason must say what is objected to")
+    beneficiary_id, dataset_id = beneficiary_id.strip(), dataset_id.strip() if dataset_id else None  # CLI and API
 
     def build(c: duckdb.DuckDBPyConnection) -> list[dict]:
         known = c.execute(

@@ -17,10 +17,12 @@ import duckdb
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledgers import events, signatures
+from ledgers.payouts import format_amount
 from settlement.core.errors import UserError
 from settlement.integrity.flags import unreviewed_flags
 
 RUN_STATES = ("proposed", "approved", "rejected", "unchanged")
+RUN_COLUMNS = ("run_id", "year", "started_by", "state", "entries", "amount", "reviewed_by", "review_note")
 
 
 def runs_list(con: duckdb.DuckDBPyConnection, year: int | None = None) -> list[dict]:
@@ -36,6 +38,14 @@ def runs_list(con: duckdb.DuckDBPyConnection, year: int | None = None) -> list[d
         params=dict(year=year),
     )
     return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
+
+
+def run_records(con: duckdb.DuckDBPyConnection, year: int | None = None) -> list[dict]:
+    """``runs_list`` as JSON-ready records (times ISO 8601, amount '1234.50'): what `GET /v1/runs` answers
+    and `settle runs list` prints, with or without a server."""
+    return [{**r, "started_at": r["started_at"].isoformat() if r["started_at"] else None,
+             "reviewed_at": r["reviewed_at"].isoformat() if r["reviewed_at"] else None,
+             "amount": format_amount(r["amount"])} for r in runs_list(con, year)]
 
 
 def _run(con: duckdb.DuckDBPyConnection, run_id: int) -> dict:
