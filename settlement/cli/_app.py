@@ -1,6 +1,7 @@
 """The typer application and what every command shares: --db, -h, --version, exit codes, error output.
 
-Commands live in sibling modules and only parse, call a settlement function and format (thin edge);
+Commands live in sibling modules and only parse, call a settlement function (through the file or a running
+server: ``settlement.cli.dispatch``) and format (thin edge);
 ``settlement.cli`` registers them explicitly, in pipeline order, with ``register``.
 Exit codes (CONTRACT): 0 success, 1 user error with a one-line reason on stderr, 2 file rejected,
 64 usage error (EX_USAGE: unknown option or command, bad option value).
@@ -13,6 +14,7 @@ import importlib.metadata
 import os
 import sys
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, NoReturn
 
@@ -89,6 +91,12 @@ DbOption = Annotated[
 ]
 
 
+def choices(name: str, *values: str) -> type[Enum]:
+    """The closed list of values of an option (typer shows and checks them): a str Enum whose members are
+    named by their values ('prior-awards' as ``prior_awards``). One line a vocabulary instead of a class."""
+    return Enum(name, [(v.replace("-", "_"), v) for v in values], type=str)
+
+
 def register(panel: str, name: str, target: Callable[..., Any] | typer.Typer) -> None:
     """Add one command (a function) or command group (a typer app) to ``settle`` under a help panel."""
     _ORDER.append(name)
@@ -139,6 +147,12 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
     """One line on stderr, then exit: the user error path of CONTRACT."""
     typer.echo(f"error: {_one_line(message)}", err=True)
     raise typer.Exit(code)
+
+
+def parent_must_exist(out: Path) -> None:
+    """A file is about to be written: exit 1 naming its directory when that does not exist."""
+    if not out.parent.exists():
+        fail(f"directory {out.parent} does not exist")
 
 
 def current_user() -> str:

@@ -10,23 +10,19 @@ from __future__ import annotations
 import os
 
 from dataclasses import fields
-from enum import Enum
 from typing import Annotated
 
 import typer
 
 from settlement.access import tokens
 from settlement.cli import render
-from settlement.cli._app import DbOption, current_user, db_path, fail, opened_store
+from settlement.cli._app import DbOption, choices, current_user, db_path, fail, opened_store
 from settlement.cli.render import PrintFormat
 
 tokens_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (stored only as hashes).")
 
 
-class Role(str, Enum):
-    operator = "operator"
-    owner = "owner"
-    regulator = "regulator"
+Role = choices("Role", "operator", "owner", "regulator")
 
 
 @tokens_app.command("create")

@@ -9,14 +9,13 @@ Holds no rules; an unknown flag or a year without a run comes back from the core
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from settlement.cli import render
-from settlement.cli._app import DbOption, opened_store
+from settlement.cli._app import DbOption, choices, opened_store
 from settlement.cli.render import PrintFormat
 
 try:  # typer's own click copy (see settlement.cli._app)
@@ -33,9 +32,7 @@ flags_app = typer.Typer(
 )
 
 
-class Outcome(str, Enum):
-    cleared = "cleared"
-    confirmed = "confirmed"
+Outcome = choices("Outcome", "cleared", "confirmed")
 
 
 @flags_app.callback()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import fields
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from settlement.cli import render
-from settlement.cli._app import (EXIT_REJECTED, DbOption, current_user, db_path, fail, opened_store, server_for,
-                                 stdout_is_tty)
-from settlement.cli.remote import decode, report_of
+from settlement.cli._app import EXIT_REJECTED, DbOption, choices, current_user, db_path, fail, stdout_is_tty
+from settlement.cli.dispatch import api, dispatch
+from settlement.cli.remote import Server, decode, report_of
 from settlement.cli.render import PrintFormat, ReportFormat
 from settlement.core import store
 from settlement.inputs import errors_out as errors_out_module
@@ -21,11 +20,7 @@ from settlement.inputs import ingest, registry
 
 uploads_app = typer.Typer(no_args_is_help=True, help="List and retract trade uploads.")
 
-class RegistryKind(str, Enum):
-    datasets = "datasets"
-    platforms = "platforms"
-    affiliations = "affiliations"
-    prior_awards = "prior-awards"
+RegistryKind = choices("RegistryKind", "datasets", "platforms", "affiliations", "prior-awards")
 
 
 def init(db: DbOption = None) -> None:
@@ -136,31 +131,32 @@ def ingest_command(
 ) -> None:
     """Upload one trade file; prints the report. Exit 2 when the file was rejected."""
     _check_readable(file)
-    server = server_for(db)
-    if server is not None:  # `settle serve` owns the store: through its API, printed the same way
+
+    def remote(server: Server) -> tuple[ingest.UploadReport, None]:
         if errors_out is not None:
             fail("--errors-out reads the store, which `settle serve` holds: stop the server, or query "
                  "rejected_rows through POST /v1/sql")
         response = server.upload("/v1/local-uploads", file, accept=(422,), params={"accept_valid": accept_valid})
-        report, written = decode(ingest.UploadReport, report_of(response)), None
-    else:
-        report, written = _ingest_locally(file, accept_valid, errors_out, db)
+        return decode(ingest.UploadReport, report_of(response)), None
+
+    report, written = dispatch(db, remote=remote,
+                               local=lambda con: _ingest_locally(con, file, accept_valid, errors_out))
     _print_upload(report, format, errors_out, written)
     if report.rejected:
         raise typer.Exit(EXIT_REJECTED)
 
 
-def _ingest_locally(file: Path, accept_valid: bool, errors_out: Path | None, db):
+def _ingest_locally(con, file: Path, accept_valid: bool,
+                    errors_out: Path | None) -> tuple[ingest.UploadReport, int | None]:
+    """The upload on the opened store, with a progress bar on a terminal; the rejected rows to ``errors_out``."""
+    step, stop = _progress_printer(con)
+    try:
+        report = ingest.ingest_file(con, file, uploaded_by=current_user(), accept_valid=accept_valid, progress=step)
+    finally:
+        stop()
     written = None
-    with opened_store(db) as con:
-        step, stop = _progress_printer(con)
-        try:
-            report = ingest.ingest_file(con, file, uploaded_by=current_user(), accept_valid=accept_valid,
-                                        progress=step)
-        finally:
-            stop()
-        if errors_out is not None and report.rows_rejected:
-            written = errors_out_module.write_rejected_rows(con, report.upload_id, file, errors_out)
+    if errors_out is not None and report.rows_rejected:
+        written = errors_out_module.write_rejected_rows(con, report.upload_id, file, errors_out)
     return report, written
 
 
@@ -182,31 +178,19 @@ def uploads_list(
     db: DbOption = None,
 ) -> None:
     """Every upload with its status and row counts."""
-    server = server_for(db)
-    if server is not None:
-        uploads = decode(list[ingest.UploadSummary], server.json("GET", "/v1/uploads"))
-    else:
-        with opened_store(db, read_only=True) as con:
-            uploads = ingest.list_uploads(con)
+    uploads = dispatch(db, remote=api("GET", "/v1/uploads", shape=list[ingest.UploadSummary]),
+                       local=ingest.list_uploads, read_only=True)
     records = [u.__dict__ | {"platform_ids": list(u.platform_ids)} for u in uploads]
-    if format is PrintFormat.json:
-        typer.echo(render.as_json(records))
-        return
-    if format is PrintFormat.csv:
-        typer.echo(render.records_csv(records, [f.name for f in fields(ingest.UploadSummary)]), nl=False)
-        return
-    render.console().print(render.uploads_table(uploads))
+    render.print_records(format, records, [f.name for f in fields(ingest.UploadSummary)],
+                         lambda: render.uploads_table(uploads))
 
 
 @uploads_app.command(name="retract")
 def uploads_retract(upload_id: Annotated[int, typer.Argument(help="Upload id")], db: DbOption = None) -> None:
     """Retract an upload: its trades stay stored, marked retracted, and count for nothing (P9)."""
-    server = server_for(db)
-    if server is not None:
-        summary = decode(ingest.UploadSummary, server.json("POST", f"/v1/uploads/{upload_id}/retract"))
-    else:
-        with opened_store(db) as con:  # an unknown or retracted upload: UserError, exit 1 (settlement.cli._app)
-            summary = ingest.retract_upload(con, upload_id, by=current_user())
+    # an unknown or retracted upload: UserError, exit 1 (settlement.cli._app)
+    summary = dispatch(db, remote=api("POST", f"/v1/uploads/{upload_id}/retract", shape=ingest.UploadSummary),
+                       local=lambda con: ingest.retract_upload(con, upload_id, by=current_user()))
     typer.echo(f"upload {summary.id} ({summary.file_name}) retracted: {summary.rows_stored} trades no longer count")
 
 
@@ -235,13 +219,10 @@ def load_command(
 ) -> None:
     """Load a registry or relation file (earlier versions are kept for audit). Exit 2 when rejected."""
     _check_readable(file)
-    server = server_for(db)
-    if server is not None:
-        report = decode(registry.LoadReport, report_of(server.upload(f"/v1/registries/{kind.value}", file,
-                                                                     accept=(422,))))
-    else:
-        with opened_store(db) as con:
-            report = registry.load_registry(con, kind.value.replace("-", "_"), file, loaded_by=current_user())
+    report = dispatch(
+        db, remote=lambda server: decode(registry.LoadReport, report_of(server.upload(
+            f"/v1/registries/{kind.value}", file, accept=(422,)))),
+        local=lambda con: registry.load_registry(con, kind.value.replace("-", "_"), file, loaded_by=current_user()))
     if format is ReportFormat.json:
         typer.echo(render.as_json(report.to_json_dict()))
     else:

@@ -5,16 +5,17 @@ Parses, calls ``ledgers.ledger`` and prints with ``settlement.cli.render``; hold
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from ledgers import ledger
 from settlement.cli import render
-from settlement.cli._app import DbOption, fail, opened_store, server_for
-from settlement.cli.remote import decode, payouts_frame
+from settlement.cli._app import DbOption, choices, fail, opened_store, parent_must_exist
+from settlement.cli.dispatch import dispatch
+from settlement.cli.remote import Server, decode, payouts_frame
 from settlement.cli.render import FileFormat, PrintFormat
 
 ledger_app = typer.Typer(no_args_is_help=True, help="The append-only settlement ledger (P13).")
@@ -29,14 +30,13 @@ def ledger_verify(
 ) -> None:
     """Recompute the hash chain, the runs' chain, the input digests and the approval signatures, re-derive
     every key; exit 1 naming the first bad entry. Prints the head anchor to keep outside the store."""
-    server = server_for(db)
-    if server is not None:
+    def remote(server: Server) -> ledger.VerifyResult:
         result = decode(ledger.VerifyResult, server.json("GET", "/v1/ledger/verify"))
-    else:
-        with opened_store(db) as con:
-            result = ledger.verify(con, anchors=tuple(anchor or ()))
-    if anchor and server is not None:
-        fail("--anchor is checked on the store file: stop `settle serve` or run verify on a copy")
+        if anchor:  # the server's verify takes no anchors
+            fail("--anchor is checked on the store file: stop `settle serve` or run verify on a copy")
+        return result
+
+    result = dispatch(db, remote=remote, local=lambda con: ledger.verify(con, anchors=tuple(anchor or ())))
     if not result.ok:
         where = f"entry {result.first_bad_entry_id}: " if result.first_bad_entry_id is not None else ""
         fail(f"ledger verification FAILED after checking {result.entries_checked} entries: "
@@ -53,17 +53,13 @@ def ledger_export(
     db: DbOption = None,
 ) -> None:
     """Write every ledger entry, in chain order, to a CSV or Parquet file."""
-    if not out.parent.exists():
-        fail(f"directory {out.parent} does not exist")
+    parent_must_exist(out)
     with opened_store(db) as con:
         n = ledger.export(con, fmt.value, out)
     typer.echo(f"exported {n} ledger entries to {out}")
 
 
-class PayoutState(str, Enum):
-    proposed = "proposed"
-    approved = "approved"
-    disbursed = "disbursed"
+PayoutState = choices("PayoutState", "proposed", "approved", "disbursed")
 
 
 def payouts_cmd(
@@ -75,18 +71,19 @@ def payouts_cmd(
 ) -> None:
     """Payouts: one row per key with a non-zero sum of entries of runs not rejected (CONTRACT), or of the
     entries in one state (--state; disbursed: of the payment instructions)."""
-    server = server_for(db)
-    if server is not None:  # the exact CSV bytes from the server; the other formats from the same rows
-        text = server.call("GET", "/v1/payouts.csv", params={"year": year, "state": state.value if state else None}).text
-        if fmt is PrintFormat.csv:
-            typer.echo(text, nl=False)
-            return
-        df = payouts_frame(text)
-    else:
-        with opened_store(db) as con:
-            df = ledger.payouts(con, year, state=state.value if state else None)
+    chosen = state.value if state else None
+
+    def remote(server: Server) -> tuple[str, pl.DataFrame]:  # the exact CSV bytes; the other formats from its rows
+        text = server.call("GET", "/v1/payouts.csv", params={"year": year, "state": chosen}).text
+        return text, payouts_frame(text)
+
+    def local(con) -> tuple[str, pl.DataFrame]:
+        df = ledger.payouts(con, year, state=chosen)
+        return ledger.payouts_csv(df), df
+
+    text, df = dispatch(db, remote=remote, local=local)
     if fmt is PrintFormat.csv:
-        typer.echo(ledger.payouts_csv(df), nl=False)
+        typer.echo(text, nl=False)
     elif fmt is PrintFormat.json:
         typer.echo(render.as_json(ledger.payouts_records(df)))
     else:

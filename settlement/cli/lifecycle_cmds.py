@@ -9,45 +9,28 @@ proposed, unknown ids) come back as ``UserError`` (exit 1).
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Callable, TypeVar
 
 import typer
-from rich.table import Table
 
 from ledgers.payouts import format_amount
 from settlement.cli import render
-from settlement.cli._app import DbOption, current_user, fail, opened_store, server_for
-from settlement.cli.remote import decode
-from settlement.cli.render import PrintFormat
+from settlement.cli._app import DbOption, choices, current_user, fail, opened_store, parent_must_exist
+from settlement.cli.dispatch import api, dispatch, store_only
+from settlement.cli.remote import Server
+from settlement.cli.render import InstructionFormat, NoticeFormat, PrintFormat, StatementFormat
+
+T = TypeVar("T")
 
 runs_app = typer.Typer(no_args_is_help=True, help="Settlement runs and their review state.")
 
+RunId = Annotated[int, typer.Argument(help="run id (settle runs list)")]
 YearRequired = Annotated[int, typer.Option("--year", help="settlement year")]
 ByRequired = Annotated[str, typer.Option("--by", help="who records this (name or identity)")]
 ByDefault = Annotated[str | None, typer.Option("--by", help="who records this (default: cli:<OS user>)")]
 OutOption = Annotated[Path, typer.Option("--out", help="file to write")]
-
-
-class NoticeFormat(str, Enum):
-    csv = "csv"
-    xlsx = "xlsx"
-    pdf = "pdf"
-
-
-class StatementFormat(str, Enum):
-    xlsx = "xlsx"
-    pdf = "pdf"
-
-
-class InstructionFormat(str, Enum):
-    csv = "csv"
-
-
-class Outcome(str, Enum):
-    upheld = "upheld"
-    dismissed = "dismissed"
+Outcome = choices("Outcome", "upheld", "dismissed")
 
 
 @runs_app.command("list")
@@ -57,31 +40,16 @@ def runs_list_cmd(
     db: DbOption = None,
 ) -> None:
     """Every run with who started it, its state (proposed|approved|rejected|unchanged) and its entries."""
-    from settlement.lifecycle.review import runs_list
+    from settlement.lifecycle.review import RUN_COLUMNS, run_records
 
-    server = server_for(db)
-    if server is not None:  # the server answers these very records
-        records = server.json("GET", "/v1/runs", params={"year": year})
-    else:
-        with opened_store(db, read_only=True) as con:
-            runs = runs_list(con, year)
-        records = [{**r, "started_at": r["started_at"].isoformat() if r["started_at"] else None,
-                    "reviewed_at": r["reviewed_at"].isoformat() if r["reviewed_at"] else None,
-                    "amount": format_amount(r["amount"])} for r in runs]
-    columns = ("run_id", "year", "started_by", "state", "entries", "amount", "reviewed_by", "review_note")
-    if fmt is PrintFormat.json:
-        typer.echo(render.as_json(records))
-    elif fmt is PrintFormat.csv:
-        typer.echo(render.records_csv(records, columns), nl=False)
-    else:
-        table = Table(*columns, title="Settlement runs")
-        for r in records:
-            table.add_row(*("" if r[c] is None else str(r[c]) for c in columns))
-        render.console().print(table if records else "no runs")
+    records = dispatch(db, remote=api("GET", "/v1/runs", params={"year": year}),  # the server answers these records
+                       local=lambda con: run_records(con, year), read_only=True)
+    render.print_records(fmt, records, RUN_COLUMNS,
+                         lambda: render.records_table(records, RUN_COLUMNS, "Settlement runs", empty="no runs"))
 
 
 def approve_cmd(
-    run_id: Annotated[int, typer.Argument(help="run id (settle runs list)")],
+    run_id: RunId,
     by: ByRequired,
     comment: Annotated[str | None, typer.Option("--comment", help="review comment")] = None,
     acknowledge_flags: Annotated[bool, typer.Option("--acknowledge-flags",
@@ -96,20 +64,16 @@ def approve_cmd(
     from settlement.lifecycle.review import approve_run, load_signing_key
 
     signing_key = load_signing_key(key) if key else None
-
-    server = server_for(db)
-    if server is not None:
-        event = server.json("POST", f"/v1/runs/{run_id}/approve", by=by,
-                            json={"comment": comment, "acknowledge_flags": acknowledge_flags})["event"]
-    else:
-        with opened_store(db) as con:
-            event = approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags,
-                                key=signing_key)
+    event = dispatch(
+        db, remote=api("POST", f"/v1/runs/{run_id}/approve", by=by, pick="event",
+                       json={"comment": comment, "acknowledge_flags": acknowledge_flags}),
+        local=lambda con: approve_run(con, run_id, by=by, comment=comment, acknowledge_flags=acknowledge_flags,
+                                      key=signing_key))
     typer.echo(f"run {run_id} approved by {by} (record {event}{', signed' if signing_key else ''})")
 
 
 def reject_cmd(
-    run_id: Annotated[int, typer.Argument(help="run id (settle runs list)")],
+    run_id: RunId,
     by: ByRequired,
     reason: Annotated[str, typer.Option("--reason", help="why the run is rejected")],
     db: DbOption = None,
@@ -117,13 +81,19 @@ def reject_cmd(
     """Reject a proposed run: its entries stay in the ledger, void; the next run proposes again."""
     from settlement.lifecycle.review import reject_run
 
-    server = server_for(db)
-    if server is not None:
-        event = server.json("POST", f"/v1/runs/{run_id}/reject", by=by, json={"reason": reason})["event"]
-    else:
-        with opened_store(db) as con:
-            event = reject_run(con, run_id, by=by, reason=reason)
+    event = dispatch(db, remote=api("POST", f"/v1/runs/{run_id}/reject", by=by, json={"reason": reason}, pick="event"),
+                     local=lambda con: reject_run(con, run_id, by=by, reason=reason))
     typer.echo(f"run {run_id} rejected by {by} (record {event})")
+
+
+def _year_step(db: Path | None, year: int, by: str | None, out: Path, path: str, shape: type[T],
+               act: Callable[..., T]) -> T:
+    """Notice and disburse: check the directory of ``out``, then record the year's step as ``by`` (default
+    cli:<OS user>): ``POST path?year=`` through the server, else ``act(con, year, by=)`` on the file."""
+    parent_must_exist(out)
+    actor = by or current_user()
+    return dispatch(db, remote=api("POST", path, params={"year": year}, by=actor, shape=shape),
+                    local=lambda con: act(con, year, by=actor))
 
 
 def notice_cmd(
@@ -137,14 +107,7 @@ def notice_cmd(
     from settlement.lifecycle.documents import write
     from settlement.lifecycle.notice import Notice, notice_document, publish_notice
 
-    if not out.parent.exists():
-        fail(f"directory {out.parent} does not exist")
-    server = server_for(db)
-    if server is not None:
-        notice = decode(Notice, server.json("POST", "/v1/notices", params={"year": year}, by=by or current_user()))
-    else:
-        with opened_store(db) as con:
-            notice = publish_notice(con, year, by=by or current_user())
+    notice = _year_step(db, year, by, out, "/v1/notices", Notice, publish_notice)
     write(notice_document(notice), fmt.value, out)
     if notice.notice_id is None:
         typer.echo(f"nothing to notice for {year}: wrote the header only to {out}")
@@ -164,15 +127,10 @@ def object_cmd(
     """Record an objection to a notice line: it is held back from disbursement until resolved."""
     from settlement.lifecycle.objections import object_line
 
-    server = server_for(db)
-    if server is not None:
-        objection_id = server.json("POST", "/v1/objections", by=by, json={
-            "year": year, "beneficiary_id": beneficiary.strip(), "reason": reason,
-            "dataset_id": dataset.strip() if dataset else None})["objection_id"]
-    else:
-        with opened_store(db) as con:
-            objection_id = object_line(con, year, beneficiary.strip(), by=by, reason=reason,
-                                       dataset_id=dataset.strip() if dataset else None)
+    objection_id = dispatch(
+        db, remote=api("POST", "/v1/objections", by=by, pick="objection_id", json={
+            "year": year, "beneficiary_id": beneficiary, "reason": reason, "dataset_id": dataset}),
+        local=lambda con: object_line(con, year, beneficiary, by=by, reason=reason, dataset_id=dataset))
     typer.echo(f"objection {objection_id} recorded: holds {beneficiary}"
                + (f" / {dataset}" if dataset else " (every line)") + f" of {year}")
 
@@ -186,12 +144,8 @@ def resolve_objection_cmd(
     """Resolve an objection (dismissed: the line is released; upheld: held until a correction is approved)."""
     from settlement.lifecycle.objections import resolve_objection
 
-    server = server_for(db)
-    if server is not None:
-        server.call("POST", f"/v1/objections/{objection_id}/resolve", by=by, json={"outcome": outcome.value})
-    else:
-        with opened_store(db) as con:
-            resolve_objection(con, objection_id, by=by, outcome=outcome.value)
+    dispatch(db, remote=api("POST", f"/v1/objections/{objection_id}/resolve", by=by, json={"outcome": outcome.value}),
+             local=lambda con: resolve_objection(con, objection_id, by=by, outcome=outcome.value))
     typer.echo(f"objection {objection_id} {outcome.value} by {by}")
 
 
@@ -205,14 +159,7 @@ def disburse_cmd(
     """Write payment instructions (payments and recoveries) for noticed amounts due; print the batch id last."""
     from settlement.lifecycle.disburse import INSTRUCTION_COLUMNS, Batch, disburse
 
-    if not out.parent.exists():
-        fail(f"directory {out.parent} does not exist")
-    server = server_for(db)
-    if server is not None:
-        batch = decode(Batch, server.json("POST", "/v1/disbursements", params={"year": year}, by=by or current_user()))
-    else:
-        with opened_store(db) as con:
-            batch = disburse(con, year, by=by or current_user())
+    batch = _year_step(db, year, by, out, "/v1/disbursements", Batch, disburse)
     records = [{**x.__dict__, "amount": format_amount(x.amount)} for x in batch.instructions]
     out.write_text(render.records_csv(records, INSTRUCTION_COLUMNS), encoding="utf-8")
     if batch.batch_id is None:
@@ -231,14 +178,11 @@ def disbursed_cmd(
     """Record the bank's confirmation that a batch was paid."""
     from settlement.lifecycle.disburse import confirm_paid
 
-    server = server_for(db)
-    if server is not None:
-        server.call("POST", f"/v1/disbursements/{batch_id.strip()}/paid", by=by or current_user(),
-                    json={"paid_on": paid_on.date().isoformat()})
-    else:
-        with opened_store(db) as con:
-            confirm_paid(con, batch_id.strip(), paid_on=paid_on.date(), by=by or current_user())
-    typer.echo(f"batch {batch_id} paid on {paid_on.date()}")
+    actor, day = by or current_user(), paid_on.date()
+    dispatch(db, remote=api("POST", f"/v1/disbursements/{batch_id.strip()}/paid", by=actor,
+                            json={"paid_on": day.isoformat()}),
+             local=lambda con: confirm_paid(con, batch_id, paid_on=day, by=actor))
+    typer.echo(f"batch {batch_id} paid on {day}")
 
 
 def statement_cmd(
@@ -252,16 +196,13 @@ def statement_cmd(
     from settlement.lifecycle.documents import write
     from settlement.lifecycle.statement import statement_document
 
-    server = server_for(db)
-    if server is not None:
-        if not out.parent.exists():
-            fail(f"directory {out.parent} does not exist")
+    def remote(server: Server) -> None:  # the server renders the file; its bytes are written here
+        parent_must_exist(out)
         out.write_bytes(server.call("GET", f"/v1/statements/{beneficiary.strip()}",
                                     params={"year": year, "format": fmt.value}).content)
-    else:
-        with opened_store(db, read_only=True) as con:
-            doc = statement_document(con, year, beneficiary.strip())
-        write(doc, fmt.value, out)
+
+    dispatch(db, remote=remote, read_only=True,
+             local=lambda con: write(statement_document(con, year, beneficiary.strip()), fmt.value, out))
     typer.echo(f"statement of {beneficiary} for {year} written to {out}")
 
 
@@ -296,10 +237,8 @@ def keys_register_cmd(
     approval must be signed (settle approve --key)."""
     from settlement.lifecycle.review import register_key
 
-    if server_for(db) is not None:
-        fail("keys are registered on the store file: stop `settle serve` first")
-    with opened_store(db) as con:
-        event, fp = register_key(con, name, public_key, by=by or current_user())
+    event, fp = dispatch(db, remote=store_only("keys are registered on the store file: stop `settle serve` first"),
+                         local=lambda con: register_key(con, name, public_key, by=by or current_user()))
     typer.echo(f"registered key {fp} for {name} (record {event})")
 
 

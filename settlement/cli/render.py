@@ -11,37 +11,27 @@ import io
 import json
 from collections import defaultdict
 from decimal import Decimal
-from enum import Enum
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from ledgers import ledger
+from settlement.cli._app import choices
 
 CONSOLE_WIDTH = 160
 
 
-class PrintFormat(str, Enum):
-    """Results printed on stdout."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-class ReportFormat(str, Enum):
-    """Reports and explanations written as sentences (CONTRACT: `settle ingest --format text|json`)."""
-
-    text = "text"
-    json = "json"
-
-
-class FileFormat(str, Enum):
-    """Files written (`settle ledger export`, `settle generate`)."""
-
-    csv = "csv"
-    parquet = "parquet"
+# The --format vocabulary: results printed on stdout; reports and explanations written as sentences
+# (CONTRACT: `settle ingest --format text|json`); files written (`settle ledger export`, `settle generate`,
+# `settle notice`, `settle statement`, `settle disburse`).
+PrintFormat = choices("PrintFormat", "table", "csv", "json")
+ReportFormat = choices("ReportFormat", "text", "json")
+FileFormat = choices("FileFormat", "csv", "parquet")
+NoticeFormat = choices("NoticeFormat", "csv", "xlsx", "pdf")
+StatementFormat = choices("StatementFormat", "xlsx", "pdf")
+InstructionFormat = choices("InstructionFormat", "csv")
 
 
 def console() -> Console:
@@ -67,6 +57,28 @@ def records_csv(records: Iterable[dict[str, Any]], columns: Iterable[str]) -> st
         writer.writerow([";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else v)
                          for v in (r.get(c) for c in names)])
     return out.getvalue()
+
+
+def print_records(fmt: PrintFormat, records: list[dict[str, Any]], columns: Iterable[str],
+                  table: Callable[[], Table | str]) -> None:
+    """One list of records in the printed vocabulary: JSON, CSV with a header (``columns``), or ``table()``."""
+    if fmt is PrintFormat.json:
+        typer.echo(as_json(records))
+    elif fmt is PrintFormat.csv:
+        typer.echo(records_csv(records, columns), nl=False)
+    else:
+        console().print(table())
+
+
+def records_table(records: list[dict[str, Any]], columns: Iterable[str], title: str, *, empty: str) -> Table | str:
+    """Records as a plain table of ``columns`` (None as blank), or the sentence ``empty`` when there are none."""
+    names = tuple(columns)
+    if not records:
+        return empty
+    table = Table(*names, title=title)
+    for r in records:
+        table.add_row(*("" if r[c] is None else str(r[c]) for c in names))
+    return table
 
 
 def payouts_table(df) -> Table | str:
@@ -104,12 +116,19 @@ def run_table(result: ledger.RunResult) -> Table | str:
     return table
 
 
-def summary_table(*rows: tuple[str, str]) -> Table:
-    """The label / amount table both explanations open with."""
+def percent(rate: Decimal | None) -> str:
+    """A clause's rate as a percentage ('10%'); '-' when the year has none."""
+    return "-" if rate is None else f"{rate.normalize():%}"
+
+
+def summary_table(x, clause_rows: tuple[tuple[str, str], ...], eligible_ref: str) -> Table:
+    """The label / amount table both explanations open with: the eligible sales (``eligible_ref`` names the
+    rule), the clause's own rows, and what the ledger has paid so far."""
     summary = Table(show_header=False)
     summary.add_column("what")
     summary.add_column("amount", justify="right")
-    for label, value in rows:
+    for label, value in ((f"eligible sales ({eligible_ref})", str(x.eligible_sales)), *clause_rows,
+                         ("paid in the ledger so far", money(x.ledger_balance))):
         summary.add_row(label, value)
     return summary
 

@@ -15,9 +15,9 @@ import typer
 
 from ledgers import ledger
 from settlement.cli import render
-from settlement.cli._app import (DbOption, current_user, db_given, fail, latest_value, opened_store, policy_params,
-                                 server_for)
-from settlement.cli.remote import decode
+from settlement.cli._app import DbOption, current_user, db_given, fail, latest_value, opened_store, policy_params
+from settlement.cli.dispatch import api, dispatch
+from settlement.cli.remote import Server, decode
 from settlement.core import store
 from settlement.core.identifiers import normalise_code
 
@@ -36,31 +36,27 @@ def run_cmd(
 
     if year is not None and (year < 1900 or year > 9999):
         fail(f"--year {year} is not a calendar year")
-    console = render.console()
-    server = server_for(db)
-    if server is not None:  # `settle serve` owns the store: through its API, printed the same way
-        answer = server.json("POST", "/v1/settlements", params={"year": year}, by=by or current_user())
-        if answer["no_run"]:
-            typer.echo(f"warning: {year} has no in-scope day (policy window {answer['no_run']['start']} to "
-                       f"{answer['no_run']['end']}, P2): nothing settled, no run recorded", err=True)
-            return
-        _print_runs(console, decode(list[ledger.RunResult], answer["runs"]))
-        return
-    params = policy_params()
-    with opened_store(db) as con:
+    actor = by or current_user()
+
+    def remote(server: Server) -> tuple[tuple | None, list[ledger.RunResult]]:
+        answer = server.json("POST", "/v1/settlements", params={"year": year}, by=actor)
+        window = answer["no_run"]
+        return (window["start"], window["end"]) if window else None, decode(list[ledger.RunResult], answer["runs"])
+
+    def local(con) -> tuple[tuple | None, list[ledger.RunResult]]:
+        params = policy_params()
         if year is None:
-            results = settle_all(con, params=params, started_by=by or current_user())
-        elif year_needs_no_run(con, year, params=params):
-            start, end = latest_value(params, "window.start"), latest_value(params, "window.end")
-            typer.echo(f"warning: {year} has no in-scope day (policy window {start} to {end}, P2): "
-                       "nothing settled, no run recorded", err=True)
-            return
-        else:
-            results = [run_settlement(con, year, params=params, started_by=by or current_user())]
-    _print_runs(console, results)
+            return None, settle_all(con, params=params, started_by=actor)
+        if year_needs_no_run(con, year, params=params):  # the policy window this year falls outside of
+            return (latest_value(params, "window.start"), latest_value(params, "window.end")), []
+        return None, [run_settlement(con, year, params=params, started_by=actor)]
 
-
-def _print_runs(console, results: list[ledger.RunResult]) -> None:
+    no_run, results = dispatch(db, remote=remote, local=local)
+    if no_run:
+        typer.echo(f"warning: {year} has no in-scope day (policy window {no_run[0]} to {no_run[1]}, P2): "
+                   "nothing settled, no run recorded", err=True)
+        return
+    console = render.console()
     if not results:
         console.print("nothing to settle: no year has in-scope trades or ledger entries")
     for r in results:
@@ -78,22 +74,21 @@ def explain_dataset_cmd(
     """Clause 6 for one dataset, per owner of the year: callers, base, gross, prior awards, payable, cap share."""
     from settlement.explain import DatasetExplanation, NoRun, explain_dataset
 
-    server = server_for(db)
-    if server is not None:
-        found = decode(list[DatasetExplanation], server.json(
-            "GET", f"/v1/explain/dataset/{dataset_id.strip()}", params={"year": year, "owner": owner, "limit": limit}))
-        _print_dataset_explanations(found[0], found[1:])
-        return
-    params = policy_params()
-    with opened_store(db, read_only=False) as con:
+    def local(con) -> list[DatasetExplanation]:
+        params = policy_params()
         try:
             first = explain_dataset(con, dataset_id.strip(), year, limit=limit, params=params,
                                     owner_id=normalise_code(owner) if owner else None)
-            others = [] if owner else [explain_dataset(con, dataset_id.strip(), year, limit=limit, params=params,
-                                                       owner_id=o) for o in first.owners_in_year[1:]]
+            return [first] + ([] if owner else [explain_dataset(con, dataset_id.strip(), year, limit=limit,
+                                                                params=params, owner_id=o)
+                                                for o in first.owners_in_year[1:]])
         except NoRun as exc:
             fail(str(exc))
-    _print_dataset_explanations(first, others)
+
+    found = dispatch(db, local=local, remote=api("GET", f"/v1/explain/dataset/{dataset_id.strip()}",
+                                                 params={"year": year, "owner": owner, "limit": limit},
+                                                 shape=list[DatasetExplanation]))
+    _print_dataset_explanations(found[0], found[1:])
 
 
 def _print_dataset_explanations(first, others) -> None:
@@ -113,16 +108,14 @@ def _print_dataset_explanation(console, x) -> None:
     console.print(
         f"unrelated caller groups: {x.caller_groups} (needs more than {thr}, P10.4) -> "
         + ("[green]qualifies[/green]" if x.qualifies else f"[red]does not qualify[/red]: {x.callers_missing} more needed"))
-    console.print(render.summary_table(
-        ("eligible sales (P10.2)", str(x.eligible_sales)),
+    console.print(render.summary_table(x, (
         ("base = Σ net of eligible sales (P10.5)", money(x.base)),
-        (f"gross = round({'-' if x.rate is None else f'{x.rate.normalize():%}'} × base) (P10.5)", money(x.gross)),
+        (f"gross = round({render.percent(x.rate)} × base) (P10.5)", money(x.gross)),
         ("prior awards (P10.6)", money(x.prior_awards)),
         ("payable = this owner's share of max(0, Σ gross − prior) (P10.1, P10.6)", money(x.payable)),
         (f"owner's payable this year / cap {money(x.owner_cap)} (P10.7)", money(x.owner_payable_total)),
         ("cap share (P10.7)" if x.capped else "target (no cap applied)", money(x.target)),
-        ("paid in the ledger so far", money(x.ledger_balance)),
-    ))
+    ), eligible_ref="P10.2"))
     console.print(render.caller_groups_table(x.groups))
     for g in x.groups:
         for path in g.merge_paths:
@@ -139,27 +132,23 @@ def explain_platform_cmd(
     """Clause 7 for one platform: volume of eligible sales, 1 %, cap, exclusions."""
     from settlement.explain import NoRun, PlatformExplanation, explain_platform
 
-    server = server_for(db)
-    if server is not None:
-        x = decode(PlatformExplanation, server.json("GET", f"/v1/explain/platform/{platform_id.strip()}",
-                                                    params={"year": year, "limit": limit}))
-    else:
-        with opened_store(db) as con:
-            try:
-                x = explain_platform(con, normalise_code(platform_id), year, limit=limit)
-            except NoRun as exc:
-                fail(str(exc))
+    def local(con) -> PlatformExplanation:
+        try:
+            return explain_platform(con, normalise_code(platform_id), year, limit=limit)
+        except NoRun as exc:
+            fail(str(exc))
+
+    x = dispatch(db, local=local, remote=api("GET", f"/v1/explain/platform/{platform_id.strip()}",
+                                             params={"year": year, "limit": limit}, shape=PlatformExplanation))
     money = render.money
     console = render.console()
     console.print(f"[bold]platform {x.platform_id}[/bold], year {x.year} (run {x.run_id})")
-    console.print(render.summary_table(
-        ("eligible sales (P11.2)", str(x.eligible_sales)),
+    console.print(render.summary_table(x, (
         ("volume = Σ net of eligible sales (P11.3)", money(x.volume)),
-        (f"subsidy = round({'-' if x.rate is None else f'{x.rate.normalize():%}'} × volume)", money(x.subsidy_uncapped)),
+        (f"subsidy = round({render.percent(x.rate)} × volume)", money(x.subsidy_uncapped)),
         ("cap (P11.3)", money(x.cap)),
         ("target = min(subsidy, cap)", money(x.target)),
-        ("paid in the ledger so far", money(x.ledger_balance)),
-    ))
+    ), eligible_ref="P11.2"))
     console.print(render.excluded_table("clause 7", x.excluded_by_reason, x.excluded, x.excluded_total))
 
 
