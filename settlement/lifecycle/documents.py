@@ -71,29 +71,41 @@ def _write_xlsx(doc: Document, out: Path) -> None:
 
     book = xlsxwriter.Workbook(str(out))
     try:
-        sheet = book.add_worksheet(doc.title[:31])
-        bold, money = book.add_format({"bold": True}), book.add_format({"num_format": "#,##0.00"})
-        r = 0
-        # every text cell as a string (write_string): a value starting with '=' is never a formula
-        for text in (doc.title, *doc.lines):
-            sheet.write_string(r, 0, text, bold if r == 0 else None)
-            r += 1
-        for section in doc.sections:
-            r += 1
-            sheet.write_string(r, 0, section.title, bold)
-            for c, header in enumerate(section.headers):
-                sheet.write_string(r + 1, c, header, bold)
-            r += 2
-            for row in section.rows:
-                for c, v in enumerate(row):
-                    if isinstance(v, Decimal):
-                        sheet.write_number(r, c, float(v), money)  # display only; the text below is exact
-                    else:
-                        sheet.write_string(r, c, cell(v))
-                r += 1
-        sheet.set_column(0, 12, 18)
+        add_sheet(book, doc, doc.title[:31])
     finally:
         book.close()
+
+
+def exact_number(value: Decimal) -> bool:
+    """True when the float of ``value`` reads back as exactly ``value`` (shortest repr): up to 15
+    significant digits. Only such amounts become number cells; a longer one stays exact text (P1)."""
+    return Decimal(repr(float(value))) == value
+
+
+def add_sheet(book, doc: Document, name: str) -> None:
+    """Stack ``doc`` (title, lines, then each section's title, headers and rows) on a new sheet of ``book``
+    (an open xlsxwriter Workbook): the statement's layout in the CLI's, the API's and the console's files."""
+    sheet = book.add_worksheet(name)
+    bold, money = book.add_format({"bold": True}), book.add_format({"num_format": "#,##0.00"})
+    r = 0
+    # every text cell as a string (write_string): a value starting with '=' is never a formula
+    for text in (doc.title, *doc.lines):
+        sheet.write_string(r, 0, text, bold if r == 0 else None)
+        r += 1
+    for section in doc.sections:
+        r += 1
+        sheet.write_string(r, 0, section.title, bold)
+        for c, header in enumerate(section.headers):
+            sheet.write_string(r + 1, c, header, bold)
+        r += 2
+        for row in section.rows:
+            for c, v in enumerate(row):
+                if isinstance(v, Decimal) and exact_number(v):
+                    sheet.write_number(r, c, float(v), money)  # reads back as exactly v
+                else:
+                    sheet.write_string(r, c, f"{v:.2f}" if isinstance(v, Decimal) else cell(v))
+            r += 1
+    sheet.set_column(0, 12, 18)
 
 
 def cjk_font_path() -> str:
