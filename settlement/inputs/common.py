@@ -20,6 +20,25 @@ REPORT_ERROR_LIMIT = 1000  # CONTRACT: the first 1,000 bad rows in full, the res
 MAX_AMOUNT = "999999999999.99"
 TEXT_ID_MAX = 64
 
+# Issue 15 item 5: a cell starting with one of these is run as a formula by Excel and LibreOffice when an
+# export is opened (CSV injection). Ids are refused at load, after NFKC and trimming like every check, so
+# no stored id can reach a payouts or ledger CSV as a formula.
+FORMULA_STARTS = {"=": "'='", "+": "'+'", "-": "'-'", "@": "'@'", "\t": "a tab", "\r": "a carriage return"}
+
+
+def formula_sql(col: str) -> str:
+    """SQL: true when the (normalised, trimmed) id in ``col`` starts like a spreadsheet formula."""
+    return f"(left({col}, 1) IN ({', '.join(f'chr({ord(char)})' for char in FORMULA_STARTS)}))"
+
+
+def formula_reason_sql(col: str, name: str) -> str:
+    """SQL: the reason for a formula id in ``col``, naming its first character (tab and CR by name)."""
+    first = "CASE left({c}, 1) " + " ".join(
+        f"WHEN chr({ord(char)}) THEN {sql_literal(shown)}" for char, shown in FORMULA_STARTS.items()) + " END"
+    return (f"'{name} starts with ' || {first.replace('{c}', col)} || ': spreadsheets would run it as a "
+            "formula when an export is opened; ids may not start with =, +, -, @, a tab or a carriage return'")
+
+
 # One writer at a time inside a process: the checks and the insert must see the same store.
 INGEST_LOCK = threading.Lock()
 

@@ -25,7 +25,7 @@ import duckdb
 
 from settlement.core import identifiers
 from settlement.core.localtime import local_date_sql
-from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, render_sql, sql_literal
+from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, formula_sql, render_sql, sql_literal
 from settlement.inputs.tabular import READ_ERRORS, FileFacts, Source
 
 MISS = "settle fast path: not a clean row"
@@ -53,6 +53,8 @@ FROM (
       AND NOT (prefix(trade_id, ' ') OR suffix(trade_id, ' '))
       AND platform_id IS NOT NULL AND dataset_id IS NOT NULL AND strlen(dataset_id) <= {id_max}
       AND NOT (prefix(dataset_id, ' ') OR suffix(dataset_id, ' '))
+      -- ids a spreadsheet would run as a formula (issue 15 item 5): the full path words the error
+      AND NOT {formula_trade_id} AND NOT {formula_dataset_id} AND NOT coalesce({formula_ref_trade_id}, false)
       AND seller_id IS NOT NULL AND buyer_id IS NOT NULL AND seller_id <> buyer_id
       AND traded_at IS NOT NULL AND amount > 0 AND amount <= {max_amount}
       AND (currency IS NULL OR currency = 'CNY') AND kind IN ('sale', 'refund')
@@ -123,7 +125,8 @@ def insert_clean(con: duckdb.DuckDBPyConnection, source: Source, upload_id: int,
     params = {"local_date": local_date_sql("traded_at"), "miss": MISS, "upload_id": str(int(upload_id)),
               "id_max": str(TEXT_ID_MAX), "max_amount": MAX_AMOUNT, "scope": sql_literal(platform_scope),
               "ts_form": _TS_FORM, "first_row": str(source.first_row_number),
-              "select": source.select_sql}
+              "select": source.select_sql,
+              **{f"formula_{col}": formula_sql(col) for col in ("trade_id", "dataset_id", "ref_trade_id")}}
     try:
         rows = con.execute(render_sql(_INSERT_SQL, params)).fetchall()[0][0]
     except READ_ERRORS as exc:  # a bad row (error() above) or content DuckDB cannot read: the full path words it

@@ -13,7 +13,9 @@ import duckdb
 from settlement.core.identifiers import bad_identifiers_table
 from settlement.core.localtime import local_date_sql
 from settlement.inputs import normalise
-from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, render_sql, sql_literal
+from settlement.inputs.common import (
+    MAX_AMOUNT, TEXT_ID_MAX, formula_reason_sql, formula_sql, render_sql, sql_literal,
+)
 from settlement.inputs.tabular import Source
 
 # Parsed, normalised columns plus raw text for reports. Timestamps: no offset = Asia/Shanghai (P3).
@@ -85,8 +87,9 @@ SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
        {local_date} AS local_date,
        CAST(CASE WHEN amount_wide <= {max_amount} THEN amount_wide END AS DECIMAL(18,2)) AS amount,
        currency, kind, ref_trade_id,
-       coalesce(trade_id IS NOT NULL AND length(trade_id) <= {id_max}
+       coalesce(trade_id IS NOT NULL AND length(trade_id) <= {id_max} AND NOT {formula_trade_id}
         AND platform_id IS NOT NULL AND dataset_id IS NOT NULL AND length(dataset_id) <= {id_max}
+        AND NOT {formula_dataset_id} AND NOT coalesce({formula_ref_trade_id}, false)
         AND seller_id IS NOT NULL AND buyer_id IS NOT NULL AND seller_id <> buyer_id
         AND traded_at IS NOT NULL AND amount_wide > 0 AND amount_wide <= {max_amount}
         AND currency = 'CNY' AND kind IN ('sale', 'refund')
@@ -110,12 +113,14 @@ WITH """ + _PARSED_CTE + r""",
 checks AS (
   SELECT rn, unnest(list_filter([
     CASE WHEN trade_id IS NULL THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': 'missing value'}
-         WHEN length(trade_id) > {id_max} THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': 'longer than {id_max} characters'} END,
+         WHEN length(trade_id) > {id_max} THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': 'longer than {id_max} characters'}
+         WHEN {formula_trade_id} THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': {formula_reason_trade_id}} END,
     CASE WHEN platform_id IS NULL THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'missing value'}
          WHEN {scope} IS NOT NULL AND platform_id <> {scope}
          THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'not the platform this operator acts for (' || {scope} || ')'} END,
     CASE WHEN dataset_id IS NULL THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'missing value'}
-         WHEN length(dataset_id) > {id_max} THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'longer than {id_max} characters'} END,
+         WHEN length(dataset_id) > {id_max} THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'longer than {id_max} characters'}
+         WHEN {formula_dataset_id} THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': {formula_reason_dataset_id}} END,
     CASE WHEN seller_id IS NULL THEN {'c': 'seller_id', 'v': raw_seller_id, 'r': 'missing value'} END,
     CASE WHEN buyer_id IS NULL THEN {'c': 'buyer_id', 'v': raw_buyer_id, 'r': 'missing value'}
          WHEN buyer_id = seller_id THEN {'c': 'buyer_id', 'v': raw_buyer_id, 'r': 'buyer_id equals seller_id'} END,
@@ -141,6 +146,8 @@ checks AS (
          THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': 'a refund must name the refunded sale'}
          WHEN kind = 'refund' AND length(ref_trade_id) > {id_max}
          THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': 'longer than {id_max} characters'}
+         WHEN {formula_ref_trade_id}
+         THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': {formula_reason_ref_trade_id}}
          WHEN kind = 'sale' AND ref_trade_id IS NOT NULL
          THEN {'c': 'ref_trade_id', 'v': raw_ref_trade_id, 'r': 'only a refund may name a ref_trade_id'} END
   ], lambda x: x IS NOT NULL)) AS e
@@ -161,6 +168,12 @@ def _mode_params(slow: bool, normalise_codes: bool) -> dict[str, str]:
             "ts_norm": normalise.datetime_sql("ts_given"), "amount_norm": normalise.amount_sql("amount_given")}
 
 
+# Free-text ids a spreadsheet would run as a formula (issue 15 item 5); credit codes fail their own check.
+_FORMULA_PARAMS = {k: v for col in ("trade_id", "dataset_id", "ref_trade_id")
+                   for k, v in ((f"formula_{col}", formula_sql(col)),
+                                (f"formula_reason_{col}", formula_reason_sql(col, col)))}
+
+
 @dataclass(frozen=True)
 class Parsed:
     rows: int  # data rows read (rows with every cell empty not counted)
@@ -176,7 +189,7 @@ def parse_and_check_rows(
     ASCII, transcoded, not CSV) or when some row failed the fast parse; its row errors are the same.
     Raises one of ``tabular.READ_ERRORS`` when DuckDB cannot read the file's content."""
     params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": sql_literal(platform_scope),
-              "local_date": local_date_sql("traded_at")}
+              "local_date": local_date_sql("traded_at"), **_FORMULA_PARAMS}
     slow = source.needs_normalising
     normalise_codes = slow
     while True:

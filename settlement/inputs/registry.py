@@ -17,6 +17,7 @@ import duckdb
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
 from settlement.inputs import digests
+from settlement.inputs.common import formula_reason_sql, formula_sql
 from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
 from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_file
 
@@ -76,6 +77,13 @@ def _missing_check(col: str) -> str:
     return f"SELECT rn, '{col}', raw_{col}, 'missing value' FROM reg_parsed WHERE {col} IS NULL"
 
 
+def _formula_check(col: str) -> str:
+    # Issue 15 item 5: an id a spreadsheet would run as a formula never reaches an export. Credit-code
+    # columns need no check of their own: such a value is no credit code (nor a ``P:`` person id).
+    return (f"SELECT rn, '{col}', raw_{col}, {formula_reason_sql(col, col)} FROM reg_parsed "
+            f"WHERE {formula_sql(col)}")
+
+
 def _repeat_check(key: str, content: str) -> str:
     # The same key twice with different content is ambiguous: every such row is reported.
     return f"""SELECT p.rn, '{key}', p.{key}, '{key} repeats in this file with different content (rows '
@@ -108,7 +116,8 @@ _DATASETS = _Spec(
                {_date_parse('certified_until')} AS certified_until, {_date_parse('owner_from')} AS owner_from
         FROM staging_raw""",
     checks_sql=" UNION ALL ".join([
-        *_certification_checks("dataset_id"), _missing_check("owner_id"), _date_check("owner_from"),
+        *_certification_checks("dataset_id"), _formula_check("dataset_id"), _missing_check("owner_id"),
+        _date_check("owner_from"),
         # P10.1: each row is one registration period starting at its owner_from; two periods of one dataset
         # with the same start would give a sale two owners.
         """SELECT p.rn, 'owner_from', p.raw_owner_from, 'dataset ' || p.dataset_id || ' has '
@@ -221,7 +230,7 @@ _PRIOR_AWARDS = _Spec(
                nullif(trim(source), '') AS source
         FROM staging_raw""",
     checks_sql=" UNION ALL ".join([
-        _missing_check("dataset_id"),
+        _missing_check("dataset_id"), _formula_check("dataset_id"),
         "SELECT rn, 'year', raw_year, 'not a year YYYY' FROM reg_parsed WHERE year IS NULL",
         "SELECT rn, 'amount', raw_amount, 'not a plain decimal >= 0 with at most 2 decimals' FROM reg_parsed "
         "WHERE amount_wide IS NULL OR amount_wide > 999999999999.99",

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from settlement.inputs import normalise
+from settlement.inputs import jsonl, normalise
 from settlement.inputs.encoding import Decoded, TextFacts, TextTracker, as_utf8, not_text_reason
 from settlement.inputs.xlsx_guard import check_zip  # also imported from here by errors_out
 
@@ -334,22 +334,20 @@ def _open_parquet(con, facts: FileFacts, name: str, required, optional) -> Sourc
 
 
 def _open_jsonl(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
-    path = facts.path
-    probe = f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, sample_size=-1)"
     try:
-        names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()]
+        names = jsonl.keys(con, facts.path)
     except duckdb.Error as exc:
         return FileError(f"not JSON Lines (one JSON object per line): {_short(exc)}")
     matched = _match_columns(names, required, optional)
     if isinstance(matched, FileError):
         return matched
     mapping, warnings = matched
-    # Read every used key as text so numbers keep the digits the operator wrote.
-    columns = "{" + ", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in mapping.values()) + "}"
-    source = f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, columns={columns})"
-    quoted = [_quote_ident(n) for n in mapping.values()]
-    return Source(_select_list(mapping, required, optional), source, _blank_sql(quoted), warnings, 1,
-                  needs_normalising=True)
+    # Every used key read as the text written, numbers included (jsonl.py: never through a double), under a
+    # positional alias so odd key names cannot clash inside DuckDB.
+    aliases = {key: f"c{i}" for i, key in enumerate(mapping.values())}
+    alias_mapping = {col: aliases[key] for col, key in mapping.items()}
+    return Source(_select_list(alias_mapping, required, optional), jsonl.rows_sql(facts.path, aliases),
+                  _blank_sql(list(aliases.values())), warnings, 1, needs_normalising=True)
 
 
 def _open_xlsx(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:

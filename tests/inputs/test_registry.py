@@ -160,3 +160,25 @@ def test_prior_awards_load_and_validate(con, tmp_path):
     assert ok.status == "loaded"
     assert con.execute("SELECT dataset_id, year, amount, source FROM prior_awards").fetchall() == [
         ("DS1", 2024, Decimal("1500.50"), "city fund")]
+
+
+FORMULA = ("{c} starts with {f}: spreadsheets would run it as a formula when an export is opened; ids may not "
+           "start with =, +, -, @, a tab or a carriage return")
+
+
+def test_formula_ids_are_refused_in_registries(con, tmp_path):
+    # Issue 15 item 5: dataset ids a spreadsheet would run (after NFKC and trimming: ＠ is "@", shown so); a
+    # platform id or owner id starting so is no credit code and fails that check.
+    datasets = load(con, tmp_path, "datasets", DATASETS + f"=HYPERLINK(1),{SELLER},One,,\n"
+                    + f" ＠x,{SELLER},Two,,\nDS-3,{SELLER},Three,,\n-{SELLER},{SELLER},Four,,\n")
+    assert errors_of(datasets) == [
+        (2, "dataset_id", "=HYPERLINK(1)", FORMULA.format(c="dataset_id", f="'='")),
+        (3, "dataset_id", " @x", FORMULA.format(c="dataset_id", f="'@'")),
+        (5, "dataset_id", f"-{SELLER}", FORMULA.format(c="dataset_id", f="'-'")),
+    ]
+    awards = load(con, tmp_path, "prior_awards", "dataset_id,year,amount,source\n+1,2024,10.00,fund\n")
+    assert errors_of(awards) == [(2, "dataset_id", "+1", FORMULA.format(c="dataset_id", f="'+'"))]
+    platforms = load(con, tmp_path, "platforms", PLATFORMS + "@SUM(A1),Exchange,,\n")
+    assert errors_of(platforms) == [
+        (2, "platform_id", "@SUM(A1)", "not a unified social credit code: 8 characters, 18 expected")]
+    assert con.execute("SELECT count(*) FROM registry_loads").fetchall() == [(0,)]
