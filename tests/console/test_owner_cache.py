@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.console import owner
+from api.console import web
 from api.console.web import ViewCache, WriteCounter, WriteEpoch
 from api.settings import Settings
 from tests.console.conftest import OPERATOR, ROOT
@@ -163,3 +164,18 @@ def test_view_cache_computes_once_for_concurrent_sessions_and_retries_after_a_fa
     got, rest = asyncio.run(main())
     assert got == ["view"] * 20 and rest == ["ValueError"] * 3 + ["second try", "view"]
     assert calls == [1, 2]  # 20 sessions, one computation; 3 sessions on a failure, one attempt
+
+
+def test_a_cached_body_carries_each_sessions_own_csrf_token_and_its_language(env):
+    client, made, _, computed = env
+    other = TestClient(client.app)  # a second session of the same owner (same app, own cookies)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', other.get("/login").text).group(1)
+    assert other.post("/login", data={"token": made["owner"], "csrf": csrf}).status_code == 200
+    mine, theirs = client.get("/?lang=en").text, other.get("/?lang=en").text
+    token = re.compile(r'name="csrf" value="([^"]+)"')
+    assert token.findall(mine) != token.findall(theirs) and len(set(token.findall(mine))) == 1
+    assert token.sub("", mine) == token.sub("", theirs) and web.CSRF_SLOT not in mine + theirs
+    assert "Payable this year 2025" in mine and "本年应付合计 2025" in client.get("/?lang=zh-CN").text
+    assert len(computed) == 1  # one data view behind both sessions and both languages
+    assert other.post("/logout", data={"csrf": token.findall(theirs)[0]}).status_code == 200
+    assert client.post("/logout", data={"csrf": token.findall(theirs)[0]}).status_code == 403  # not this session's
