@@ -1,5 +1,6 @@
 """Owner pages: per year, each own dataset with callers against the threshold, caller groups and merge
-paths, amounts, exclusions by reason, monthly revenue, provisional flag; one dataset's page; statements.
+paths, amounts, exclusions by reason, monthly revenue, provisional flag; one dataset's page; statements
+(the lifecycle statement's figures, ``settlement.lifecycle.statement``).
 
 Every dataset passes ``settlement.access.scope.visible_dataset`` (as `GET /v1/datasets/{id}/status`)
 before ``settlement.explain.explain_dataset`` reads it: another owner's dataset is a 404 page like a
@@ -24,6 +25,7 @@ from settlement import explain
 from settlement.access import scope as access
 from settlement.access.scope import Scope
 from settlement.core.errors import UserError
+from settlement.lifecycle import statement as lifecycle_statement
 
 router = APIRouter(include_in_schema=False)
 
@@ -142,6 +144,8 @@ def dataset_page(request: Request, dataset_id: str):
 
 @router.get("/statement.{fmt}")
 def statement_download(request: Request, fmt: str):
+    """The owner's statement of a year, serialised from the lifecycle statement (one source for every
+    surface: the figures `settle statement` and `GET /v1/statements/{id}` show)."""
     who = viewer(request)
     if who is None:
         return to_login(request)
@@ -149,11 +153,16 @@ def statement_download(request: Request, fmt: str):
         return error_page(request, 403, "statements are for dataset owners", who)
     if fmt not in ("csv", "xlsx"):
         return error_page(request, 404, f"no statement format {fmt!r}", who)
-    view = cached_owner_view(request, who, year_arg(request, [], None))
-    if view.year is None or view.no_run:
-        return error_page(request, 404, f"no settlement run for {view.year}", who)
-    rows = statement.rows(view.cards, view.year, who.scope.scope_id)
-    name = f"statement-{who.scope.scope_id}-{view.year}.{fmt}"
-    body, media = (statement.to_csv(rows), "text/csv; charset=utf-8") if fmt == "csv" else (
-        statement.to_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    owner_id = who.scope.scope_id
+    cur = get_state(request).cursor()
+    try:
+        year = year_arg(request, [], None) or queries.default_year(cur, queries.run_years(cur), owner_id=owner_id)
+        if year is None or queries.last_run(cur, year) is None:
+            return error_page(request, 404, f"no settlement run for {year}", who)
+        st = lifecycle_statement.statement(cur, year, owner_id, reader="owner")  # its own figures, no flags
+    finally:
+        cur.close()
+    name = f"statement-{owner_id}-{year}.{fmt}"
+    body, media = (statement.to_csv(st), "text/csv; charset=utf-8") if fmt == "csv" else (
+        statement.to_xlsx(st), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
