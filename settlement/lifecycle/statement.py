@@ -18,7 +18,8 @@ Read only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import duckdb
@@ -143,22 +144,22 @@ MINE_SQL = """
 DATASETS_SQL = f"""
 WITH mine AS ({MINE_SQL}),
 names AS (SELECT dataset_id, first(name ORDER BY owner_id = $b DESC, owner_from DESC NULLS LAST) AS name
-          FROM datasets GROUP BY dataset_id),  -- the name in the owner's period, as the notice names it
-x AS (SELECT dataset_id, count(*) AS n FROM current_exclusions WHERE year = $y AND clause = 6 GROUP BY dataset_id)
+          FROM datasets GROUP BY dataset_id)  -- the name in the owner's period, as the notice names it
 SELECT m.dataset_id, coalesce(names.name, ''), coalesce(r.caller_groups, 0),
        coalesce(r.caller_threshold, (SELECT max(caller_threshold) FROM current_dataset_results WHERE year = $y)),
        coalesce(r.qualifies, false), coalesce(r.eligible_sales, 0), coalesce(r.base, 0), r.rate,
        coalesce(r.gross, 0), coalesce(r.prior_awards, 0), coalesce(r.payable, 0), coalesce(r.capped, false),
-       coalesce(r.target, 0), coalesce(x.n, 0), coalesce(k.entitled, 0), coalesce(k.paid, 0)
+       coalesce(r.target, 0), 0, coalesce(k.entitled, 0), coalesce(k.paid, 0)
 FROM mine m
 LEFT JOIN current_dataset_results r ON r.year = $y AND r.owner_id = $b AND r.dataset_id = m.dataset_id
 LEFT JOIN key_accounts k ON k.year = $y AND k.clause = 6 AND k.beneficiary_id = $b AND k.dataset_id = m.dataset_id
-LEFT JOIN names ON names.dataset_id = m.dataset_id LEFT JOIN x ON x.dataset_id = m.dataset_id
+LEFT JOIN names ON names.dataset_id = m.dataset_id
 ORDER BY m.dataset_id"""
+# read once (the view derives a run's exclusions on demand): counts per clause, dataset and reason
 EXCLUSIONS_SQL = f"""
-SELECT clause, reason, count(*) FROM current_exclusions x
+SELECT clause, CASE WHEN clause = 6 THEN dataset_id ELSE '' END, reason, count(*) FROM current_exclusions x
 WHERE x.year = $y AND ((x.clause = 7 AND x.platform_id = $b) OR (x.clause = 6 AND x.dataset_id IN ({MINE_SQL})))
-GROUP BY clause, reason ORDER BY clause, reason"""
+GROUP BY ALL ORDER BY ALL"""
 
 
 def _money(row: tuple, *amounts: int) -> tuple:
@@ -196,14 +197,21 @@ def statement(con: duckdb.DuckDBPyConnection, year: int, beneficiary_id: str, *,
                           "coalesce(CAST((SELECT min(q.on_date) FROM lifecycle_events q WHERE q.kind = 'paid' "
                           "AND q.ref = d.ref) AS VARCHAR), '') FROM lifecycle_events d WHERE d.kind = 'disburse' "
                           "AND d.year = $y AND d.beneficiary_id = $b ORDER BY d.event_id", p)
-    datasets = tuple(DatasetLine(*_money(r, 6, 8, 9, 10, 12, 14, 15)) for r in _rows(con, DATASETS_SQL, p))
+    excluded = _rows(con, EXCLUSIONS_SQL, p)
+    per_dataset = Counter()
+    per_reason = Counter()
+    for clause, dataset_id, reason, n in excluded:  # a few aggregated rows, not trades
+        per_dataset[dataset_id] += n if clause == 6 else 0
+        per_reason[(clause, reason)] += n
+    datasets = tuple(replace(DatasetLine(*_money(r, 6, 8, 9, 10, 12, 14, 15)), excluded_trades=per_dataset[r[0]])
+                     for r in _rows(con, DATASETS_SQL, p))
     platform = tuple(PlatformLine(*r) for r in _rows(
         con, "SELECT eligible_sales, volume, rate, subsidy_uncapped, cap, target FROM current_platform_results "
              "WHERE year = $y AND platform_id = $b", p))
     run = con.execute("SELECT max(run_id) FROM current_runs WHERE year = ?", [year]).fetchall()[0][0]
     flags = _flags(con, year, b, {d.dataset_id for d in datasets}) if reader == "regulator" else None
     return Statement(year, b, reader, run, current_anchor(con), account(con, year, b), keys, entries, notices,
-                     payments, datasets, platform, _rows(con, EXCLUSIONS_SQL, p), flags)
+                     payments, datasets, platform, tuple((c, r, n) for (c, r), n in sorted(per_reason.items())), flags)
 
 
 def _sections(st: Statement) -> tuple[Section, ...]:
