@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from settlement.core.errors import UserError
+from settlement.inputs.common import FORMULA_STARTS
 from settlement.inputs.encoding import as_utf8
 from settlement.inputs.tabular import _sql_str, check_zip, file_facts
 
@@ -87,8 +88,17 @@ def write_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, path: Pa
         with out.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
-            writer.writerows(rows)
+            writer.writerows([_inert(value) for value in row] for row in rows)
     return len(rows)
+
+
+def _inert(value: str | None) -> str | None:
+    """A CSV cell Excel would run as a formula (issue 15 item 5: the rejected rows are exactly where a refused
+    ``=...`` id sits, and the API serves them to regulators too) gets a leading apostrophe (OWASP's advice);
+    xlsx needs none: its cells are strings."""
+    if value and value[0] in FORMULA_STARTS:
+        return "'" + value
+    return value
 
 
 def kept_rejected_rows_path(folder: Path, upload_id: int, file_format: str) -> Path:

@@ -42,7 +42,8 @@ def test_errors_out_csv_has_the_original_columns_and_the_reasons(tmp_path):
         rows = list(csv.reader(handle))
     assert rows == [
         HEADER.split(",") + ["error_column", "error_reason"],
-        ["t2", "=1+1", PLATFORM, "DS1", SELLER, BUYER, "2024-03-01T10:00:00", "x", "amount", NAMED_X],
+        # a cell Excel would run as a formula is made inert with a leading apostrophe (issue 15 item 5)
+        ["t2", "'=1+1", PLATFORM, "DS1", SELLER, BUYER, "2024-03-01T10:00:00", "x", "amount", NAMED_X],
         ["t3", "both", PLATFORM, "DS1", SELLER, SELLER, "2024-13-01T10:00:00", "6", "buyer_id; traded_at",
          "buyer_id equals seller_id; not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or "
          "2024-03-01T02:15:00Z"],
