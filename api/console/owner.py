@@ -98,12 +98,6 @@ def _view_key(request: Request, who: Viewer, year: int | None) -> tuple:
     return ("owner", data_version(request), who.scope, year)
 
 
-def cached_owner_view(request: Request, who: Viewer, year: int | None) -> OwnerView:
-    """For routes running in the thread pool."""
-    return console_state(request).views.get_sync(_view_key(request, who, year),
-                                                 _computed_view(request, who.scope, year))
-
-
 async def owner_home(request: Request, who: Viewer):
     """A cache hit costs no query, no thread hop and no template: the body of this data version, language
     and URL, with the session's CSRF token put in."""

@@ -123,14 +123,6 @@ class ViewCache:
             task.add_done_callback(lambda t: self._finish(key, t))
         return await asyncio.shield(task)
 
-    def get_sync(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """For a route running in the thread pool: the cached value, else computed here and kept."""
-        value = self._done.get(key)
-        if value is None:
-            value = compute()
-            self._done.put(key, value)
-        return value
-
     def _finish(self, key: Hashable, task: asyncio.Future) -> None:
         self._pending.pop(key, None)
         if not task.cancelled() and task.exception() is None:  # exception(): marks it seen; awaiters re-raise
