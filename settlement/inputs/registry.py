@@ -16,7 +16,7 @@ import duckdb
 
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
-from settlement.inputs import digests
+from settlement.inputs import digests, normalise
 from settlement.inputs.common import formula_reason_sql, formula_sql
 from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
 from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_file
@@ -24,7 +24,6 @@ from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_f
 KINDS = ("datasets", "platforms", "affiliations", "prior_awards")
 RELATIONS = ("equity", "control", "management", "family", "declared")
 
-_DATE = r"regexp_full_match(trim({c}), '\d{4}-\d{2}-\d{2}')"
 
 
 @dataclass(frozen=True)
@@ -60,16 +59,32 @@ class _Spec:
     code_columns: tuple[str, ...]  # columns holding party ids to check with python-stdnum
     allow_persons: bool
     insert_sql: str  # INSERT INTO *_versions ... FROM reg_parsed (placeholders {load_id})
+    date_columns: tuple[str, ...] = ()  # parsed with _date_parse; each has raw_<column> in reg_parsed
+
+
+def _date_text(col: str) -> str:
+    """The cell as YYYY-MM-DD text when it is a date Excel writes (issue 10): ``YYYY/M/D`` or ``YYYY-M-D``, and
+    an xlsx date cell (read as ``YYYY-MM-DD 00:00:00``); a time other than midnight is left for the error."""
+    return normalise.date_sql(rf"regexp_replace(trim({col}), '[ T]00:00(:00(\.0+)?)?$', '')")
 
 
 def _date_parse(col: str) -> str:
     # Dates are YYYY-MM-DD (CONTRACT); empty = open bound. TRY_CAST also refuses 2024-02-30.
-    form = _DATE.replace("{c}", col)
-    return f"CASE WHEN {form} THEN TRY_CAST(trim({col}) AS DATE) END"
+    text = _date_text(col)
+    return rf"CASE WHEN regexp_full_match({text}, '\d{{4}}-\d{{2}}-\d{{2}}') THEN TRY_CAST({text} AS DATE) END"
+
+
+def _reformatted_dates(con: duckdb.DuckDBPyConnection, spec: _Spec) -> int:
+    """How many date cells were read from another form than YYYY-MM-DD (a report warning, never silent)."""
+    if not spec.date_columns:
+        return 0
+    counts = " + ".join(f"count(*) FILTER (WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) <> trim(raw_{c}))"
+                        for c in spec.date_columns)
+    return int(con.execute(f"SELECT {counts} FROM reg_parsed").fetchall()[0][0])
 
 
 def _date_check(col: str) -> str:
-    return (f"SELECT rn, '{col}', raw_{col}, 'not a date YYYY-MM-DD' FROM reg_parsed "
+    return (f"SELECT rn, '{col}', raw_{col}, 'not a date YYYY-MM-DD (or YYYY/M/D)' FROM reg_parsed "
             f"WHERE nullif(trim(raw_{col}), '') IS NOT NULL AND {col} IS NULL")
 
 
@@ -134,6 +149,7 @@ _DATASETS = _Spec(
     insert_sql="""INSERT INTO dataset_versions
           (load_id, row_number, dataset_id, owner_id, name, certified_on, certified_until, owner_from)
         SELECT {load_id}, rn, dataset_id, owner_id, name, certified_on, certified_until, owner_from FROM reg_parsed""",
+    date_columns=("certified_on", "certified_until", "owner_from"),
 )
 
 _PLATFORMS = _Spec(
@@ -156,6 +172,7 @@ _PLATFORMS = _Spec(
     insert_sql="""INSERT INTO platform_versions
         SELECT {load_id}, rn, platform_id, name, certified_on, certified_until FROM reg_parsed
         QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY rn) = 1""",
+    date_columns=("certified_on", "certified_until"),
 )
 
 _SHARE_FORM = r"regexp_full_match(trim(share), '(0|1)?(\.[0-9]{1,10})?') AND trim(share) NOT IN ('', '.')"
@@ -216,6 +233,7 @@ _AFFILIATIONS = _Spec(
         SELECT {load_id}, nextval('affiliation_record_id_seq'), rn, a_id, b_id, relation,
                CASE WHEN relation = 'equity' THEN share END, valid_from, valid_to, exempt
         FROM (SELECT * FROM reg_parsed ORDER BY rn)""",
+    date_columns=("valid_from", "valid_to"),
 )
 
 _PRIOR_AWARDS = _Spec(
@@ -293,14 +311,15 @@ def _validate_and_store(con, kind: str, spec: _Spec, staged: StagedFile, facts, 
             for column in spec.code_columns:
                 con.execute(f"INSERT INTO reg_errors SELECT p.rn, '{column}', p.raw_{column}, b.reason "
                             f"FROM reg_parsed p JOIN reg_bad_ids b ON b.code = p.{column}")
+    warnings = staged.warnings + normalise.warnings(dates=_reformatted_dates(con, spec))
     total, rejected = con.execute("SELECT count(*), count(DISTINCT rn) FROM reg_errors").fetchall()[0]
     if total:
         errors = tuple(RowError(*row) for row in con.execute(
             f"SELECT * FROM reg_errors WHERE rn IN (SELECT DISTINCT rn FROM reg_errors ORDER BY rn "
             f"LIMIT {REPORT_ERROR_LIMIT}) ORDER BY 1, 2, 4").fetchall())
         return LoadReport(kind, None, file_name, facts.sha256, "rejected", staged.rows, 0, rejected,
-                          errors=errors, errors_total=total, warnings=staged.warnings)
-    return _store(con, kind, spec, facts, file_name, loaded_by, rows=staged.rows, warnings=staged.warnings)
+                          errors=errors, errors_total=total, warnings=warnings)
+    return _store(con, kind, spec, facts, file_name, loaded_by, rows=staged.rows, warnings=warnings)
 
 
 def _store(con, kind: str, spec: _Spec, facts, file_name: str, loaded_by: str, *, rows: int,

@@ -61,7 +61,7 @@ def test_dataset_errors_are_row_numbered_and_nothing_is_loaded(con, tmp_path):
                   + f"DS4,{SELLER},Four,,\nDS4,{BUYER},Four,,\n")
     assert report.status == "rejected"
     assert errors_of(report) == [
-        (2, "certified_on", "2023-13-01", "not a date YYYY-MM-DD"),
+        (2, "certified_on", "2023-13-01", "not a date YYYY-MM-DD (or YYYY/M/D)"),
         (3, "dataset_id", None, "missing value"),
         (3, "owner_id", "P:someone", "a person id (P:) cannot be an enterprise here (P4)"),
         (4, "certified_until", "2024-04-30", "certified_until is before certified_on"),
@@ -182,3 +182,41 @@ def test_formula_ids_are_refused_in_registries(con, tmp_path):
     assert errors_of(platforms) == [
         (2, "platform_id", "@SUM(A1)", "not a unified social credit code: 8 characters, 18 expected")]
     assert con.execute("SELECT count(*) FROM registry_loads").fetchall() == [(0,)]
+
+
+def test_registry_dates_in_excels_forms_are_read_and_counted(con, tmp_path):
+    """Issue 10: Excel zh-CN writes 2024/3/1; an xlsx date cell arrives as 2024-03-01 00:00:00. Both are the date,
+    counted as a warning; a time other than midnight stays an error."""
+    report = load(con, tmp_path, "datasets", DATASETS
+                  + f"DS1,{SELLER},One,2024/3/1,2024-12-31 00:00:00\n"
+                  + f"DS2,{SELLER},Two,2023-6-9,\n"
+                  + f"DS3,{SELLER},Three,2023-06-01,\n")
+    assert report.status == "loaded", report.errors
+    assert report.warnings == ("3 dates were written as YYYY/M/D, read as YYYY-MM-DD",)
+    assert con.execute("SELECT dataset_id, certified_on, certified_until FROM datasets ORDER BY 1").fetchall() == [
+        ("DS1", dt.date(2024, 3, 1), dt.date(2024, 12, 31)), ("DS2", dt.date(2023, 6, 9), None),
+        ("DS3", dt.date(2023, 6, 1), None)]
+    bad = load(con, tmp_path, "platforms", PLATFORMS + f"{PLATFORM},Exchange,2024/3/1 10:00,\n"
+               + f"{BUYER},Other,2024/2/30,\n", "p.csv")
+    assert errors_of(bad) == [
+        (2, "certified_on", "2024/3/1 10:00", "not a date YYYY-MM-DD (or YYYY/M/D)"),
+        (3, "certified_on", "2024/2/30", "not a date YYYY-MM-DD (or YYYY/M/D)")]
+    affil = load(con, tmp_path, "affiliations", AFFIL + f"{SELLER},{BUYER},equity,0.6,2024/1/1,2024/12/31,\n", "a.csv")
+    assert affil.status == "loaded" and affil.warnings == ("2 dates were written as YYYY/M/D, read as YYYY-MM-DD",)
+
+
+def test_an_xlsx_registry_with_real_date_cells(con, tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "datasets.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet, date_format = book.add_worksheet(), book.add_format({"num_format": "yyyy/m/d"})
+    for col, name in enumerate(DATASETS.strip().split(",")):
+        sheet.write_string(0, col, name)
+    for col, value in enumerate(["DS1", SELLER, "一号数据集"]):
+        sheet.write_string(1, col, value)
+    sheet.write_datetime(1, 3, dt.datetime(2024, 3, 1), date_format)  # a real date cell, shown as 2024/3/1
+    book.close()
+    report = registry.load_registry(con, "datasets", path, loaded_by="tester")
+    assert report.status == "loaded" and report.warnings == ("1 dates were written as YYYY/M/D, read as YYYY-MM-DD",)
+    assert con.execute("SELECT certified_on, certified_until FROM datasets").fetchall() == [(dt.date(2024, 3, 1), None)]
