@@ -53,16 +53,36 @@ class RowError:
     reason: str
 
 
+_TAIL = ("errors", "errors_total", "warnings", "file_error")
+
+
 def report_json(report) -> dict:
-    """A file report (upload or registry load) as JSON-ready data: lists, not tuples."""
+    """A file report (upload or registry load) as JSON-ready data: lists, not tuples; the errors last."""
     data = asdict(report)
-    data["errors"] = list(data["errors"])
-    data["warnings"] = list(data["warnings"])
-    return data
+    tail = {name: data.pop(name) for name in _TAIL}
+    return data | tail | {"errors": list(tail["errors"]), "warnings": list(tail["warnings"])}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileReport:
+    """What every file report carries after its own counts: the errors of the first rows (``errors``, at most
+    REPORT_ERROR_LIMIT rows' worth), how many errors in all, the normalisations applied, a whole-file error."""
+
+    errors: tuple[RowError, ...] = ()
+    errors_total: int = 0
+    warnings: tuple[str, ...] = ()
+    file_error: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"  # type: ignore[attr-defined]  (every report has a status)
+
+    def to_json_dict(self) -> dict:
+        return report_json(self)
 
 
 @dataclass(frozen=True)
-class UploadReport:
+class UploadReport(FileReport):
     upload_id: int
     file_name: str
     sha256: str
@@ -74,15 +94,7 @@ class UploadReport:
     rows_duplicate: int
     rows_rejected: int
     accept_valid: bool
-    errors: tuple[RowError, ...] = ()
-    errors_total: int = 0
-    warnings: tuple[str, ...] = ()
-    file_error: str | None = None
     duplicate_of: int | None = None
-
-    @property
-    def rejected(self) -> bool:
-        return self.status == "rejected"
 
     def to_json_dict(self) -> dict:
         return report_json(self) | {"errors_truncated": self.errors_total > len(self.errors)}

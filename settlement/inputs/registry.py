@@ -17,8 +17,8 @@ import duckdb
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
 from settlement.inputs import digests, normalise
-from settlement.inputs.common import formula_reason_sql, formula_sql
-from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, report_json, store_transaction
+from settlement.inputs.common import FileReport, formula_reason_sql, formula_sql
+from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, store_transaction
 from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_file
 
 KINDS = ("datasets", "platforms", "affiliations", "prior_awards")
@@ -27,7 +27,7 @@ RELATIONS = ("equity", "control", "management", "family", "declared")
 
 
 @dataclass(frozen=True)
-class LoadReport:
+class LoadReport(FileReport):
     kind: str
     load_id: int | None
     file_name: str
@@ -36,18 +36,7 @@ class LoadReport:
     rows_read: int
     rows_loaded: int
     rows_rejected: int
-    errors: tuple[RowError, ...] = ()
-    errors_total: int = 0
-    warnings: tuple[str, ...] = ()
-    file_error: str | None = None
     unchanged_since: int | None = None
-
-    @property
-    def rejected(self) -> bool:
-        return self.status == "rejected"
-
-    def to_json_dict(self) -> dict:
-        return report_json(self)
 
 
 @dataclass(frozen=True)

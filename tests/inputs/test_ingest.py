@@ -12,19 +12,9 @@ import pytest
 from settlement.inputs import ingest
 from settlement.core.errors import UserError
 from tests.support.ingest import (
-    BUYER, BUYER2, HEADER, OTHER_PLATFORM, PLATFORM, SELLER, code, csv_file, new_store, refund, sale, trades, write,
+    BUYER, BUYER2, HEADER, OTHER_PLATFORM, PLATFORM, SELLER, code, csv_file, errors_of, refund, sale, trades,
+    write,
 )
-
-
-@pytest.fixture()
-def con(tmp_path):
-    connection = new_store(tmp_path)
-    yield connection
-    connection.close()
-
-
-def errors_of(report) -> list[tuple]:
-    return [(e.row_number, e.column, e.value, e.reason) for e in report.errors]
 
 
 def test_valid_file_is_stored_with_counts(con, tmp_path):
@@ -41,57 +31,48 @@ def test_valid_file_is_stored_with_counts(con, tmp_path):
     assert row == [("a.csv", path.stat().st_size, 3, 3, "stored", "tester")]
 
 
+ISO = "not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or 2024-03-01T02:15:00Z"
+
+
+def row(**changed: str) -> str:
+    """One trade line of HEADER: a valid sale with the named fields changed."""
+    fields = dict(trade_id="t1", platform_id=PLATFORM, dataset_id="DS1", seller_id=SELLER, buyer_id=BUYER,
+                  traded_at="2024-03-01T10:00:00", amount="1.00", kind="sale", ref_trade_id="")
+    return ",".join({**fields, **changed}.values())
+
+
 @pytest.mark.parametrize(
-    ("row", "expected"),
+    ("line", "error"),  # error = (column, value as reported, reason) of file row 2
     [
-        (f",{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.00,sale,",
-         [(2, "trade_id", None, "missing value")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,,sale,",
-         [(2, "amount", None, "missing value")]),
-        (f"{'x' * 65},{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.00,sale,",
-         [(2, "trade_id", "x" * 65, "longer than 64 characters")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER[:-1]}0,2024-03-01T10:00:00,1.00,sale,",
-         [(2, "buyer_id", BUYER[:-1] + "0",
-           f"not a unified social credit code: check character '0' does not match (expected {BUYER[-1]!r})")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},12345,2024-03-01T10:00:00,1.00,sale,",
-         [(2, "buyer_id", "12345", "not a unified social credit code: 5 characters, 18 expected")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},P:alice,2024-03-01T10:00:00,1.00,sale,",
-         [(2, "buyer_id", "P:ALICE", "a person id (P:) cannot be an enterprise here (P4)")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{SELLER},2024-03-01T10:00:00,1.00,sale,",
-         [(2, "buyer_id", SELLER, "buyer_id equals seller_id")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-02-30T10:00:00,1.00,sale,",
-         [(2, "traded_at", "2024-02-30T10:00:00",
-           "not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or 2024-03-01T02:15:00Z")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01,1.00,sale,",
-         [(2, "traded_at", "2024-03-01",
-           "not an ISO-8601 date-time such as 2024-03-01T10:15:00 (local) or 2024-03-01T02:15:00Z")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.234,sale,",
-         [(2, "amount", "1.234", "not a plain decimal with at most 2 decimals (digits and one '.')")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,\"1,00.00\",sale,",
-         [(2, "amount", "1,00.00", "not a decimal amount: ',' must separate groups of three digits before the '.' "
-                                   "(as in 1,234,567.50)")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,-5,sale,",
-         [(2, "amount", "-5", "not a decimal amount: '-' is not allowed (only digits, one '.' and ',' between groups of three, as in 1,234,567.50)")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,0.00,sale,",
-         [(2, "amount", "0.00", "must be greater than 0")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1000000000000.00,sale,",
-         [(2, "amount", "1000000000000.00", "exceeds 999999999999.99")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.00,gift,",
-         [(2, "kind", "gift", "kind must be sale or refund")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.00,refund,",
-         [(2, "ref_trade_id", None, "a refund must name the refunded sale")]),
-        (f"t1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.00,sale,t0",
-         [(2, "ref_trade_id", "t0", "only a refund may name a ref_trade_id")]),
-        (f"r1,{PLATFORM},DS1,{SELLER},{BUYER},2024-03-01T10:00:00,1.00,refund,nosuch",
-         [(2, "ref_trade_id", "nosuch",
-           f"refunds trade_id nosuch, which is no sale of platform {PLATFORM} in the store or this file")]),
+        (row(trade_id=""), ("trade_id", None, "missing value")),
+        (row(amount=""), ("amount", None, "missing value")),
+        (row(trade_id="x" * 65), ("trade_id", "x" * 65, "longer than 64 characters")),
+        (row(buyer_id=BUYER[:-1] + "0"), ("buyer_id", BUYER[:-1] + "0",
+         f"not a unified social credit code: check character '0' does not match (expected {BUYER[-1]!r})")),
+        (row(buyer_id="12345"), ("buyer_id", "12345", "not a unified social credit code: 5 characters, 18 expected")),
+        (row(buyer_id="P:alice"), ("buyer_id", "P:ALICE", "a person id (P:) cannot be an enterprise here (P4)")),
+        (row(buyer_id=SELLER), ("buyer_id", SELLER, "buyer_id equals seller_id")),
+        (row(traded_at="2024-02-30T10:00:00"), ("traded_at", "2024-02-30T10:00:00", ISO)),
+        (row(traded_at="2024-03-01"), ("traded_at", "2024-03-01", ISO)),
+        (row(amount="1.234"), ("amount", "1.234", "not a plain decimal with at most 2 decimals (digits and one '.')")),
+        (row(amount='"1,00.00"'), ("amount", "1,00.00", "not a decimal amount: ',' must separate groups of three "
+                                                         "digits before the '.' (as in 1,234,567.50)")),
+        (row(amount="-5"), ("amount", "-5", "not a decimal amount: '-' is not allowed (only digits, one '.' and ',' "
+                                            "between groups of three, as in 1,234,567.50)")),
+        (row(amount="0.00"), ("amount", "0.00", "must be greater than 0")),
+        (row(amount="1000000000000.00"), ("amount", "1000000000000.00", "exceeds 999999999999.99")),
+        (row(kind="gift"), ("kind", "gift", "kind must be sale or refund")),
+        (row(kind="refund"), ("ref_trade_id", None, "a refund must name the refunded sale")),
+        (row(ref_trade_id="t0"), ("ref_trade_id", "t0", "only a refund may name a ref_trade_id")),
+        (row(trade_id="r1", kind="refund", ref_trade_id="nosuch"), ("ref_trade_id", "nosuch",
+         f"refunds trade_id nosuch, which is no sale of platform {PLATFORM} in the store or this file")),
     ],
 )
-def test_each_row_error_names_row_column_value_and_reason(con, tmp_path, row, expected):
+def test_each_row_error_names_row_column_value_and_reason(con, tmp_path, line, error):
     before = trades(con)
-    report = ingest.ingest_file(con, csv_file(tmp_path, "bad.csv", row), uploaded_by="t")
+    report = ingest.ingest_file(con, csv_file(tmp_path, "bad.csv", line), uploaded_by="t")
     assert report.status == "rejected"
-    assert errors_of(report) == expected
+    assert errors_of(report) == [(2, *error)]
     assert trades(con) == before
 
 

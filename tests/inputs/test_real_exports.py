@@ -11,24 +11,13 @@ from decimal import Decimal
 import pytest
 
 from settlement.inputs import ingest, registry
-from tests.support.ingest import BUYER, BUYER2, HEADER, PLATFORM, SELLER, csv_file, new_store, sale, write
+from tests.support.ingest import BUYER, BUYER2, HEADER, PLATFORM, SELLER, csv_file, errors_of, new_store, sale, write
 
 ZH_HEADER = "交易编号,平台,数据集,卖方,买方,交易时间,金额,币种,类型,原交易编号"
 GB_WARNING = "file encoding: GB18030 (read as such; save as 'CSV UTF-8' to avoid this)"
 NAMED = ("not a decimal amount: '{c}' is not allowed (only digits, one '.' and ',' between groups of three, "
          "as in 1,234,567.50)")
 GROUPING = "not a decimal amount: ',' must separate groups of three digits before the '.' (as in 1,234,567.50)"
-
-
-@pytest.fixture()
-def con(tmp_path):
-    connection = new_store(tmp_path)
-    yield connection
-    connection.close()
-
-
-def errors_of(report) -> list[tuple]:
-    return [(e.row_number, e.column, e.value, e.reason) for e in report.errors]
 
 
 def stored(con) -> list[tuple]:
@@ -251,7 +240,7 @@ def test_nested_json_values_are_row_errors_naming_the_character(con, tmp_path):
 def test_a_second_cursor_of_the_same_store_reads_exports_too(tmp_path):
     # The server gives every request its own cursor: the NFKC macro is per connection, the function is not.
     from settlement.inputs import ingest as ingest_mod
-    from tests.support.ingest import csv_file, new_store, sale
+    from tests.support.ingest import csv_file, sale
 
     con = new_store(tmp_path)
     first, second = con.cursor(), con.cursor()

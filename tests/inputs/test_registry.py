@@ -5,25 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pytest
 
 from settlement.inputs import registry
-from tests.support.ingest import BUYER, BUYER2, PLATFORM, SELLER, code, new_store, write
-
-
-@pytest.fixture()
-def con(tmp_path):
-    connection = new_store(tmp_path)
-    yield connection
-    connection.close()
+from tests.support.ingest import BUYER, BUYER2, PLATFORM, SELLER, code, errors_of, write
 
 
 def load(con, tmp_path, kind, text, name=None):
     return registry.load_registry(con, kind, write(tmp_path, name or f"{kind}.csv", text), loaded_by="tester")
-
-
-def errors_of(report):
-    return [(e.row_number, e.column, e.value, e.reason) for e in report.errors]
 
 
 DATASETS = "dataset_id,owner_id,name,certified_on,certified_until\n"

@@ -48,3 +48,8 @@ def trades(con) -> list[tuple]:
     return con.execute(
         "SELECT trade_id, platform_id, amount::VARCHAR, kind, ref_trade_id, upload_id, retracted FROM trades "
         "ORDER BY upload_id, row_number").fetchall()
+
+
+def errors_of(report) -> list[tuple]:
+    """A report's errors as (row, column, value, reason) tuples, for exact comparison."""
+    return [(e.row_number, e.column, e.value, e.reason) for e in report.errors]
