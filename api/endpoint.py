@@ -6,9 +6,9 @@ hashed like every token) and writes ``<db>.server.json`` beside the database, mo
 started_at, db, token_id and the token. At shutdown the token is revoked and the file removed. Local admin
 tokens left live by a server that died are revoked at the next start.
 
-``ActorDep`` names who acts: the ``X-Settle-Acting-As`` header (the CLI's ``--by`` / OS user) when the
-caller holds the local admin credential, else the token itself (``token:<id>``), so four eyes compares
-the real people. ``LocalAdminDep`` admits only that credential. Must not import the routes.
+``ActorDep`` names who acts: the ``X-Settle-Acting-As`` header (the CLI's ``--by`` / OS user, percent-encoded
+UTF-8) when the caller holds the local admin credential, else the token itself (``token:<id>``), so four eyes
+compares the real people. ``LocalAdminDep`` admits only that credential. Must not import the routes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import unquote
 
 import duckdb
 from fastapi import Depends, Request
@@ -91,7 +92,7 @@ def local_admin_id(request: Request) -> str | None:
 
 async def acting(request: Request, token: TokenInfo = Depends(current_token)) -> str:
     """Who acts: the named person for the local admin credential, else the token."""
-    named = " ".join(request.headers.get(ACTING_AS, "").split())
+    named = " ".join(unquote(request.headers.get(ACTING_AS, "")).split())  # percent-encoded UTF-8: 张三
     if named and token.token_id == local_admin_id(request):
         return named[:MAX_ACTOR]
     return token.who

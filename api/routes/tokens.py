@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from api.deps import CursorDep, RegulatorDep, StateDep
+from api.endpoint import ActorDep
 from api.errors import ApiError, responses
 from api.models import TokenCreatedOut, TokenCreateIn, TokenOut
 from settlement.access import tokens
@@ -28,19 +29,20 @@ def list_tokens(token: RegulatorDep, con: CursorDep) -> JSONResponse:
 
 @router.post("", status_code=201, response_model=TokenCreatedOut, responses=responses(400, 401, 403, 422),
              summary="Create a token (regulator); the response is the only time the token is shown")
-def create_token(body: TokenCreateIn, state: StateDep, token: RegulatorDep, con: CursorDep) -> JSONResponse:
+def create_token(body: TokenCreateIn, state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep) -> JSONResponse:
     problem = tokens.token_request_problem(body.role, body.scope_id)
     if problem:
         raise ApiError(422, "validation_error", problem)
-    created = tokens.create_token(con, body.role, scope_id=body.scope_id, label=body.label, created_by=token.who)
+    created = tokens.create_token(con, body.role, scope_id=body.scope_id, label=body.label, created_by=by)
     state.token_table.invalidate()
     return JSONResponse({**created.info.to_json_dict(), "token": created.token}, status_code=201)
 
 
 @router.post("/{token_id}/revoke", response_model=TokenOut, responses=responses(401, 403, 404, 422),
              summary="Revoke a token (regulator): refused with 401 from the next request on")
-def revoke_token(state: StateDep, token: RegulatorDep, con: CursorDep, token_id: str = TokenId) -> JSONResponse:
-    info = tokens.revoke_token(con, token_id, by=token.who)
+def revoke_token(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep,
+                 token_id: str = TokenId) -> JSONResponse:
+    info = tokens.revoke_token(con, token_id, by=by)
     if info is None:
         raise ApiError(404, "not_found", f"no token with id {token_id!r}")
     state.token_table.invalidate()

@@ -1,7 +1,10 @@
 """CLI edge for affiliate resolution: `settle affiliates explain ID_A ID_B [--on DATE]` (CONTRACT, P5-P8).
 
 Parses, looks up the equity threshold (a dated policy parameter, P6), calls
-``settlement.affiliates.explain.explain_relation`` and prints its text; holds no rules.
+``settlement.affiliates.explain.explain_relation`` (on the file, or through `settle serve`'s
+`GET /v1/affiliates/explain`, which takes the same threshold: ``settlement.cli.dispatch``) and prints its
+text; holds no rules. The explanation only reads the store; it is opened for writing, as it always was, so
+an older store is migrated forward first (a read-only open does not migrate).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from typing import Annotated
 import typer
 
 from settlement.affiliates.explain import explain_relation
+from settlement.affiliates.records import RelationExplanation
 from settlement.cli import render
-from settlement.cli._app import DbOption, fail, latest_value, opened_store, policy_params
+from settlement.cli._app import DbOption, fail, latest_value, policy_params
+from settlement.cli.dispatch import api, dispatch
 from settlement.cli.render import ReportFormat
 from settlement.core.identifiers import normalise_party_id
 
@@ -55,8 +60,9 @@ def explain_cmd(
             fail(f"--on must be a date YYYY-MM-DD, got {on!r}")
     a, b = normalise_party_id(a_id), normalise_party_id(b_id)  # P4
     threshold = _threshold(day)
-    with opened_store(db, read_only=False) as con:
-        result = explain_relation(con, a, b, on=day, equity_threshold=threshold)
+    query = {"a": a, "b": b, "on": None if day is None else day.isoformat()}
+    result = dispatch(db, remote=api("GET", "/v1/affiliates/explain", params=query, shape=RelationExplanation),
+                      local=lambda con: explain_relation(con, a, b, on=day, equity_threshold=threshold))
     if fmt is ReportFormat.json:
         payload = {
             "related": result.related,

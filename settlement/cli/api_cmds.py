@@ -1,22 +1,25 @@
 """CLI edge for the HTTP API: `settle serve` and `settle tokens create|list|revoke` (CONTRACT, issue 5).
 
 Parses, calls ``settlement.access.tokens`` / ``api.app`` and formats; holds no rules.
-Note: DuckDB admits one writing process, so while `settle serve` runs these commands cannot open the
-database (they fail with a one-line reason); stop the server, or use the API's own token routes.
+While `settle serve` holds the store the token commands go through its token routes (``/v1/tokens``, with
+the server's local admin credential: ``settlement.cli.dispatch``) and print the same; else they open the
+file. The server's own local admin token shows in `settle tokens list` while it runs.
 """
 
 from __future__ import annotations
 
 import os
-
 from dataclasses import fields
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
 from settlement.access import tokens
 from settlement.cli import render
-from settlement.cli._app import DbOption, choices, current_user, db_path, fail, opened_store
+from settlement.cli._app import DbOption, choices, current_user, db_path, fail
+from settlement.cli.dispatch import api, dispatch
+from settlement.cli.remote import Server, decode
 from settlement.cli.render import PrintFormat
 
 tokens_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (stored only as hashes).")
@@ -40,8 +43,12 @@ def tokens_create(
     problem = tokens.token_request_problem(role.value, scope)
     if problem:
         fail(problem)
-    with opened_store(db) as con:
-        created = tokens.create_token(con, role.value, scope_id=scope, label=label, created_by=current_user())
+    def remote(server: Server) -> tokens.CreatedToken:
+        answer = server.json("POST", "/v1/tokens", json={"role": role.value, "scope_id": scope, "label": label})
+        return tokens.CreatedToken(decode(tokens.TokenInfo, answer), answer["token"])
+
+    created = dispatch(db, remote=remote, local=lambda con: tokens.create_token(
+        con, role.value, scope_id=scope, label=label, created_by=current_user()))
     info = created.info
     scope_text = f" for {info.scope_id}" if info.scope_id else ""
     typer.echo(f"created {info.role} token {info.token_id}{scope_text} (shown once; only its hash is stored):")
@@ -54,8 +61,8 @@ def tokens_list(
     db: DbOption = None,
 ) -> None:
     """List tokens (ids, roles, scopes, state); never the tokens themselves."""
-    with opened_store(db, read_only=True) as con:
-        infos = tokens.list_tokens(con)
+    infos = dispatch(db, remote=api("GET", "/v1/tokens", shape=list[tokens.TokenInfo]), local=tokens.list_tokens,
+                     read_only=True)
     if fmt is not PrintFormat.table:
         records = [i.to_json_dict() for i in infos]
         columns = [f.name for f in fields(tokens.TokenInfo)]
@@ -68,8 +75,11 @@ def tokens_list(
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[str, typer.Argument(help="token id from `settle tokens list`")], db: DbOption = None) -> None:
     """Revoke a token: it gets 401 from then on."""
-    with opened_store(db) as con:
-        info = tokens.revoke_token(con, token_id, by=current_user())
+    def remote(server: Server) -> tokens.TokenInfo | None:  # 404: unknown, said below as without a server
+        answer = server.call("POST", f"/v1/tokens/{quote(token_id, safe='')}/revoke", accept=(404,))
+        return decode(tokens.TokenInfo, answer.json()) if answer.is_success else None
+
+    info = dispatch(db, remote=remote, local=lambda con: tokens.revoke_token(con, token_id, by=current_user()))
     if info is None:
         fail(f"no token with id {token_id!r} (see `settle tokens list`)")
     typer.echo(f"revoked {info.token_id} ({info.role}{' ' + info.scope_id if info.scope_id else ''})")

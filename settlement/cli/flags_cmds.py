@@ -2,9 +2,11 @@
 [--format table|csv|json]` and `settle flags review FLAG_ID --by NAME --outcome cleared|confirmed
 --comment TEXT`.
 
-Parses, calls ``settlement.integrity.flags`` and prints (CSV/JSON through ``settlement.cli.render``; the
-flags table is built here because ``render`` belongs to another change — move it there when convenient).
-Holds no rules; an unknown flag or a year without a run comes back from the core as a ``UserError`` (exit 1).
+Parses, calls ``settlement.integrity.flags`` (on the file, or through `settle serve`'s `GET /v1/flags` and
+`POST /v1/flags/{id}/review`: ``settlement.cli.dispatch``) and prints (CSV/JSON through ``settlement.cli.render``;
+the flags table is built here because ``render`` belongs to another change — move it there when convenient).
+Holds no rules; an unknown flag or a year without a run comes back from the core as a ``UserError`` (exit 1),
+or from the server with the same message.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import typer
 from rich.table import Table
 
 from settlement.cli import render
-from settlement.cli._app import DbOption, choices, opened_store
+from settlement.cli._app import DbOption, choices, fail
+from settlement.cli.dispatch import api, dispatch
 from settlement.cli.render import PrintFormat
 
 try:  # typer's own click copy (see settlement.cli._app)
@@ -47,10 +50,10 @@ def flags_cmd(
         return
     if year is None:
         raise click_exceptions.UsageError("settle flags needs --year Y (or a subcommand: review)")
-    from settlement.integrity.flags import year_flags
+    from settlement.integrity.flags import Flag, year_flags
 
-    with opened_store(db, read_only=True) as con:
-        flags = year_flags(con, year)
+    flags = dispatch(db, remote=api("GET", "/v1/flags", params={"year": year}, shape=list[Flag]),
+                     local=lambda con: year_flags(con, year), read_only=True)
     records = [f.record() for f in flags]
     if fmt is PrintFormat.csv:
         typer.echo(render.records_csv(records, CSV_COLUMNS), nl=False)
@@ -82,9 +85,15 @@ def review_cmd(
     db: DbOption = None,
 ) -> None:
     """Record a reviewer's decision on a flag (append-only; the latest review counts)."""
-    from settlement.integrity.flags import review_flag
+    from settlement.integrity.flags import Review, review_flag
 
-    with opened_store(db) as con:
-        r = review_flag(con, flag_id, by=by, outcome=outcome.value, comment=comment)
+    # Said before the server is asked too: it names the reviewer from --by and takes no blank comment.
+    if not by.strip():
+        fail("--by must name the reviewer")
+    if not comment.strip():
+        fail("--comment must say why")
+    r = dispatch(db, remote=api("POST", f"/v1/flags/{flag_id}/review", by=by, shape=Review,
+                                json={"outcome": outcome.value, "comment": comment}),
+                 local=lambda con: review_flag(con, flag_id, by=by, outcome=outcome.value, comment=comment))
     typer.echo(f"flag {r.flag_id} {r.outcome} by {r.reviewed_by} at {r.reviewed_at.isoformat(timespec='seconds')} "
                f"(review {r.review_id})")

@@ -1,6 +1,7 @@
 """CLI edge for the ledger: `settle ledger verify`, `settle ledger export`, `settle payouts` (CONTRACT).
 
-Parses, calls ``ledgers.ledger`` and prints with ``settlement.cli.render``; holds no rules.
+Parses, calls ``ledgers.ledger`` (on the file, or through `settle serve`'s routes: ``settlement.cli.dispatch``)
+and prints with ``settlement.cli.render``; holds no rules.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 
 from ledgers import ledger
 from settlement.cli import render
-from settlement.cli._app import DbOption, choices, fail, opened_store, parent_must_exist
+from settlement.cli._app import DbOption, choices, fail, parent_must_exist
 from settlement.cli.dispatch import dispatch
 from settlement.cli.remote import Server, decode, payouts_frame
 from settlement.cli.render import FileFormat, PrintFormat
@@ -54,8 +55,13 @@ def ledger_export(
 ) -> None:
     """Write every ledger entry, in chain order, to a CSV or Parquet file."""
     parent_must_exist(out)
-    with opened_store(db) as con:
-        n = ledger.export(con, fmt.value, out)
+
+    def remote(server: Server) -> int:  # the server writes the file; its bytes are saved here
+        answer = server.call("GET", "/v1/ledger/export", params={"format": fmt.value})
+        out.write_bytes(answer.content)
+        return int(answer.headers["X-Ledger-Entries"])
+
+    n = dispatch(db, remote=remote, local=lambda con: ledger.export(con, fmt.value, out))
     typer.echo(f"exported {n} ledger entries to {out}")
 
 

@@ -10,9 +10,10 @@ local admin credential, mode 0600; ``api.endpoint``). ``find_server`` reads it:
 - else a ``Server``: the commands call its routes and rebuild the core's results with ``decode``, so they
   print exactly what they print without a server (same text, CSV bytes and exit codes).
 
-Who acts is sent as ``X-Settle-Acting-As`` (the command's `--by`, else cli:<OS user>); the server honours it
-only for its local admin credential. An API error becomes the CLI's user error: its message on one line,
-exit 1. Imports nothing of ``api`` (the edges are independent).
+Who acts is sent as ``X-Settle-Acting-As`` (the command's `--by`, else cli:<OS user>; percent-encoded UTF-8,
+as a header carries ASCII only: `--by 张三` stays 张三); the server honours it only for its local admin
+credential. An API error becomes the CLI's user error: its message on one line, exit 1. Imports nothing of
+``api`` (the edges are independent).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import typing
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
+from urllib.parse import quote
 
 import typer
 
@@ -133,7 +135,7 @@ class Server:
         """One request; a 2xx (or a status in ``accept``) comes back, any other error exits 1 with its message."""
         import httpx
 
-        headers = {ACTING_AS: by or current_user()}
+        headers = {ACTING_AS: quote(by or current_user(), safe=" ")}
         params = {k: v for k, v in (kwargs.pop("params", None) or {}).items() if v is not None}
         try:
             response = self._client.request(method, path, headers=headers, params=params, **kwargs)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -183,3 +185,99 @@ def test_a_world_readable_file_without_a_server_is_refused_and_left(tmp_path):
     result = settle("uploads", "list", "--format", "json", db=db)
     assert result.returncode == 0 and "must be 0600" in result.stderr
     assert path.exists()
+
+
+def _thin_trades(path: Path) -> Path:
+    """Three callers of 1000.00 and a tiny fourth of XH-EDU-QA in 2024 (no other 2024 sale): one THIN_THRESHOLD flag."""
+    from settlement.tools.credit_codes import credit_code
+
+    rows = [f"THIN-{i},913301108573022438,XH-EDU-QA,913301024727064153,{credit_code(700 + i)},"
+            f"2024-06-0{i + 1}T10:00:00+08:00,{amount}" for i, amount in enumerate(("1000.00",) * 3 + ("10.00",))]
+    path.write_text("trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at,amount\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _approved_alike(served: Path, local: Path) -> None:
+    """Runs approved on the served store (four eyes test) approved on the local one too: equal stores."""
+    runs = [{r["run_id"]: r for r in json.loads(settle("runs", "list", "--format", "json", db=db).stdout)}
+            for db in (served, local)]
+    for run_id, run in runs[0].items():
+        if run["state"] == "approved" and runs[1][run_id]["state"] == "proposed":
+            assert settle("approve", run_id, "--by", run["reviewed_by"], db=local).returncode == 0
+
+
+def test_flags_and_their_review_through_the_server(stores, tmp_path):
+    served, local, _ = stores
+    _approved_alike(served, local)
+    same(("ingest", _thin_trades(tmp_path / "thin.csv")), served, local)
+    same(("run", "--year", "2024"), served, local)
+    table = same(("flags", "--year", "2024"), served, local)
+    assert "THIN_THRESHOLD" in table.stdout and "1 integrity flag(s), 1 unreviewed" in table.stdout
+    flags = json.loads(same(("flags", "--year", "2024", "--format", "json"), served, local).stdout)
+    assert [(f["code"], f["evidence_trade_ids"], f["review"]) for f in flags] == [("THIN_THRESHOLD", ["THIN-3"], "")]
+    same(("flags", "--year", "2019"), served, local, code=1)
+    flag = flags[0]["flag_id"]
+    review = ("flags", "review", flag, "--by", "审核员 王", "--outcome", "cleared", "--comment", "a real customer")
+    said = [settle(*review, db=db) for db in (served, local)]
+    assert [r.returncode for r in said] == [0, 0]
+    assert [re.sub(r" at \S+ ", " at T ", r.stdout) for r in said] == [f"flag {flag} cleared by 审核员 王 at T (review 1)\n"] * 2
+    csv_out = same(("flags", "--year", "2024", "--format", "csv"), served, local).stdout
+    assert csv_out.splitlines()[1].endswith(",cleared,审核员 王,a real customer")
+    same(("flags", "review", "999", "--by", "x", "--outcome", "confirmed", "--comment", "y"), served, local, code=1)
+    same(("flags", "review", flag, "--by", " ", "--outcome", "confirmed", "--comment", "y"), served, local, code=1)
+
+
+def test_affiliates_explain_through_the_server(stores):
+    served, local, _ = stores
+    text = same(("affiliates", "explain", "91330105059155760Y", "91330106570820713D"), served, local)
+    assert text.stdout.startswith("91330105059155760Y and 91330106570820713D are related when every non-exempt")
+    out = same(("affiliates", "explain", "P:0001", "91330110226429547r", "--on", "2024-03-01", "--format", "json"),
+               served, local)
+    assert json.loads(out.stdout)["equity_threshold"] == "0.25" and json.loads(out.stdout)["steps"][0]["share"] == "0.4"
+    same(("affiliates", "explain", "P:0001", "91330110226429547R", "--on", "2030-03-01"), served, local, code=1)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_ledger_export_through_the_server(stores, tmp_path, fmt):
+    from ledgers.export import verify_export
+
+    served, local, _ = stores
+    outs = [tmp_path / "served" / f"ledger.{fmt}", tmp_path / "local" / f"ledger.{fmt}"]
+    done = []
+    for db, out in zip((served, local), outs):
+        out.parent.mkdir()
+        done.append(settle("ledger", "export", "--format", fmt, "--out", out, db=db))
+    assert [d.returncode for d in done] == [0, 0] and done[0].stderr == done[1].stderr == ""
+    assert done[0].stdout.replace(str(outs[0]), "OUT") == done[1].stdout.replace(str(outs[1]), "OUT")
+    assert re.fullmatch(r"exported \d+ ledger entries to OUT\n", done[0].stdout.replace(str(outs[0]), "OUT"))
+    import polars as pl
+
+    frames = [pl.read_csv(o, infer_schema_length=0) if fmt == "csv" else pl.read_parquet(o) for o in outs]
+    columns = ["entry_id", "run_id", "year", "clause", "beneficiary_id", "dataset_id", "amount", "kind"]
+    assert frames[0].height > 0 and frames[0].select(columns).equals(frames[1].select(columns))
+    assert verify_export(outs[0]).ok and verify_export(outs[1]).ok
+
+
+def test_tokens_through_the_server(stores):
+    served, local, _ = stores
+    created = settle("tokens", "create", "--role", "operator", "--platform", "913301108573022438", "--label", "xh",
+                     db=served)
+    assert created.returncode == 0, created.stderr
+    head, token = created.stdout.splitlines()
+    token_id = re.fullmatch(r"created operator token (tok_[0-9a-f]{12}) for 913301108573022438 "
+                            r"\(shown once; only its hash is stored\):", head).group(1)
+    url = json.loads(endpoint_file(served).read_text())["url"]
+    request = urllib.request.Request(f"{url}/v1/uploads", headers={"Authorization": f"Bearer {token}"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+    listed = {t["token_id"]: t for t in json.loads(settle("tokens", "list", "--format", "json", db=served).stdout)}
+    assert listed[token_id]["created_by"].startswith("cli:") and listed[token_id]["revoked_at"] is None
+    assert listed[token_id]["label"] == "xh" and listed[token_id]["scope_id"] == "913301108573022438"
+    table = settle("tokens", "list", db=served).stdout
+    assert re.search(rf"^{token_id}\s+operator\s+913301108573022438\s+live\s", table, re.M)
+    revoked = settle("tokens", "revoke", token_id, db=served)
+    assert revoked.returncode == 0 and revoked.stdout == f"revoked {token_id} (operator 913301108573022438)\n"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    same(("tokens", "revoke", "tok_000000000000"), served, local, code=1)
+    same(("tokens", "create", "--role", "owner"), served, local, code=1)
