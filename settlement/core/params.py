@@ -22,6 +22,8 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
+from settlement.core.dated import DatedFile, DatedPeriod, first_overlap, in_force, latest
+
 ParamValue = Decimal | int | dt.date
 
 # The names the engine relies on, with the Python type their value must have.
@@ -50,24 +52,19 @@ class UnknownParameter(KeyError):
 
 
 @dataclass(frozen=True)
-class ParamPeriod:
+class ParamPeriod(DatedPeriod):
     name: str
     value: ParamValue
     valid_from: dt.date
     valid_to: dt.date | None  # inclusive; None = open-ended
     citation: str
 
-    def covers(self, on: dt.date) -> bool:
-        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
-
 
 @dataclass(frozen=True)
-class PolicyParams:
+class PolicyParams(DatedFile[ParamPeriod]):
     """A loaded, validated parameter file. ``sha256`` (of the file bytes) goes into settlement_runs."""
 
-    sha256: str
     source: str
-    periods: tuple[ParamPeriod, ...]
 
     def names(self) -> tuple[str, ...]:
         return tuple(sorted({p.name for p in self.periods}))
@@ -79,15 +76,20 @@ class PolicyParams:
         candidates = [p for p in self.periods if p.name == name]
         if not candidates:
             raise UnknownParameter(f"unknown policy parameter {name!r} (known: {', '.join(self.names())})")
-        for p in candidates:
-            if p.covers(on):
-                return p
+        found = in_force(candidates, on)
+        if found is not None:
+            return found
         spans = "; ".join(f"{p.valid_from}..{p.valid_to or 'open'}" for p in candidates)
         raise ParameterNotInForce(f"policy parameter {name!r} is not in force on {on} (valid: {spans})")
 
     def value(self, name: str, on: dt.date) -> ParamValue:
         """The value of ``name`` on ``on``; raises ParameterNotInForce outside every period."""
         return self.period(name, on).value
+
+    def latest_value(self, name: str) -> ParamValue | None:
+        """The value of the period of ``name`` that starts last (for messages about no date in particular)."""
+        found = latest(p for p in self.periods if p.name == name)
+        return None if found is None else found.value
 
     def window_for_year(self, year: int) -> tuple[dt.date, dt.date]:
         """The policy window (P2) as it stands at the end of settlement year ``year`` (P3)."""
@@ -171,20 +173,18 @@ def parse_params(data: bytes, source: str = "<bytes>") -> PolicyParams:
                 f"{where}: parameter {name!r} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
             )
         periods.append(ParamPeriod(name, value, valid_from, valid_to, citation.strip()))
-    # Periods of one name may not overlap (else a date would have two values).
-    by_name: dict[str, list[ParamPeriod]] = {}
+    types: dict[str, set[type]] = {}
     for p in periods:
-        by_name.setdefault(p.name, []).append(p)
-    for name, ps in by_name.items():
-        ps.sort(key=lambda p: p.valid_from)
-        if len({type(p.value) for p in ps}) > 1:
-            raise ParameterFileError(f"{source}: parameter {name!r} mixes value types across periods")
-        for a, b in zip(ps, ps[1:]):
-            if a.valid_to is None or a.valid_to >= b.valid_from:
-                raise ParameterFileError(
-                    f"{source}: parameter {name!r} has overlapping periods starting {a.valid_from} and {b.valid_from}"
-                )
-    missing = sorted(set(EXPECTED_TYPES) - set(by_name))
+        types.setdefault(p.name, set()).add(type(p.value))
+    mixed = next((name for name, ts in types.items() if len(ts) > 1), None)
+    if mixed is not None:
+        raise ParameterFileError(f"{source}: parameter {mixed!r} mixes value types across periods")
+    overlap = first_overlap(periods, key=lambda p: p.name)  # else a date would have two values
+    if overlap is not None:
+        a, b = overlap
+        raise ParameterFileError(
+            f"{source}: parameter {a.name!r} has overlapping periods starting {a.valid_from} and {b.valid_from}")
+    missing = sorted(set(EXPECTED_TYPES) - set(types))
     if missing:
         raise ParameterFileError(f"{source}: missing parameters {', '.join(missing)}")
     return PolicyParams(sha256=hashlib.sha256(data).hexdigest(), source=source, periods=tuple(periods))

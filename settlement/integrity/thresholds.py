@@ -3,7 +3,7 @@
 Owns: loading and validating the file and looking a setting up on a date. Like the policy parameters
 (``settlement.core.params``) every value is dated and carries a ``note`` (a value without one is refused),
 but these are not policy: they decide which patterns a reviewer sees, never an amount.
-Imports nothing from the engine.
+Imports nothing from the engine but the dated lookup of ``settlement.core.dated``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
+
+from settlement.core.dated import DatedFile, DatedPeriod, first_overlap, in_force
 
 ThresholdValue = Decimal | int
 
@@ -28,7 +30,7 @@ class ThresholdNotInForce(LookupError):
 
 
 @dataclass(frozen=True)
-class ThresholdPeriod:
+class ThresholdPeriod(DatedPeriod):
     code: str
     name: str
     value: ThresholdValue
@@ -36,21 +38,15 @@ class ThresholdPeriod:
     valid_to: dt.date | None
     note: str
 
-    def covers(self, on: dt.date) -> bool:
-        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
-
 
 @dataclass(frozen=True)
-class Thresholds:
+class Thresholds(DatedFile[ThresholdPeriod]):
     """A loaded thresholds file; ``sha256`` of its bytes is stored with every flag."""
 
-    sha256: str
-    periods: tuple[ThresholdPeriod, ...]
-
     def value(self, code: str, name: str, on: dt.date) -> ThresholdValue:
-        for p in self.periods:
-            if p.code == code and p.name == name and p.covers(on):
-                return p.value
+        found = in_force((p for p in self.periods if (p.code, p.name) == (code, name)), on)
+        if found is not None:
+            return found.value
         raise ThresholdNotInForce(f"integrity threshold {code}.{name} is not in force on {on}")
 
     def on(self, on: dt.date) -> dict[str, ThresholdValue]:
@@ -84,12 +80,10 @@ def parse_thresholds(text: str) -> tuple[ThresholdPeriod, ...]:
             raise ThresholdFileError(f"{where}: valid_from / valid_to must be TOML dates")
         periods.append(ThresholdPeriod(entry["code"], entry["name"], _value(entry["value"], where), valid_from,
                                        valid_to, entry["note"]))
-    for a in periods:
-        for b in periods:
-            if a is not b and (a.code, a.name) == (b.code, b.name) and a.valid_from <= b.valid_from \
-                    and (a.valid_to is None or b.valid_from <= a.valid_to):
-                raise ThresholdFileError(f"{a.code}.{a.name}: overlapping periods from {a.valid_from} and "
-                                         f"{b.valid_from}")
+    overlap = first_overlap(periods, key=lambda p: (p.code, p.name))
+    if overlap is not None:
+        a, b = overlap
+        raise ThresholdFileError(f"{a.code}.{a.name}: overlapping periods from {a.valid_from} and {b.valid_from}")
     return tuple(periods)
 
 
