@@ -88,6 +88,17 @@ class _Builder:
             for k in range(times):
                 self.sale(ds, owner, buyer, amount, f"{PLANT_YEAR}-0{3 + k}-1{k}")
 
+    def crossed_pair(self, tag: str, genuine: int, there: tuple[str, str], back: tuple[str, str]) -> list[str]:
+        """Two owners with a dataset each (``genuine`` honest callers), each buying the other's dataset once:
+        ``there`` is (amount, day) of the first owner's sale to the second, ``back`` the sale the other way."""
+        o1, o2 = self.party(), self.party()
+        d1, d2 = self.dataset(tag, o1), self.dataset(tag, o2)
+        self.genuine(d1, o1, genuine)
+        self.genuine(d2, o2, genuine)
+        self.sale(d1, o1, o2, *there)
+        self.sale(d2, o2, o1, *back)
+        return [o1, o2]
+
     def note(self, code: str, i: int, parties: list[str], note: str, dataset: str | None = None) -> None:
         self.out.manifest.append({"code": code, "instance": i, "dataset_id": dataset,
                                   "parties": ";".join(sorted(parties)), "note": note})
@@ -110,13 +121,9 @@ def _late(b: _Builder, i: int) -> None:
 
 
 def _reciprocal(b: _Builder, i: int) -> None:
-    o1, o2 = b.party(), b.party()
-    d1, d2 = b.dataset("RECI", o1), b.dataset("RECI", o2)
-    b.genuine(d1, o1, 3)
-    b.genuine(d2, o2, 3)
-    b.sale(d1, o1, o2, "1500.00", f"{PLANT_YEAR}-02-1{i % 9}")
-    b.sale(d2, o2, o1, "900.00", f"{PLANT_YEAR}-08-1{i % 9}")  # months apart, not comparable: no round trip
-    b.note("RECIPROCAL_CALLERS", i, [o1, o2], "two owners each the 4th caller of the other")
+    owners = b.crossed_pair("RECI", 3, ("1500.00", f"{PLANT_YEAR}-02-1{i % 9}"),
+                            ("900.00", f"{PLANT_YEAR}-08-1{i % 9}"))  # months apart, not comparable: no round trip
+    b.note("RECIPROCAL_CALLERS", i, owners, "two owners each the 4th caller of the other")
 
 
 def _ring(b: _Builder, i: int) -> None:
@@ -139,13 +146,8 @@ def _shared(b: _Builder, i: int) -> None:
 
 
 def _round_trip(b: _Builder, i: int) -> None:
-    o1, o2 = b.party(), b.party()
-    d1, d2 = b.dataset("ROUN", o1), b.dataset("ROUN", o2)
-    b.genuine(d1, o1, 1)
-    b.genuine(d2, o2, 1)
-    b.sale(d1, o1, o2, "50000.00", f"{PLANT_YEAR}-04-02")
-    b.sale(d2, o2, o1, "48500.00", f"{PLANT_YEAR}-04-2{i % 9}")
-    b.note("ROUND_TRIP", i, [o1, o2], "50,000.00 out, 48,500.00 back within 30 days")
+    owners = b.crossed_pair("ROUN", 1, ("50000.00", f"{PLANT_YEAR}-04-02"), ("48500.00", f"{PLANT_YEAR}-04-2{i % 9}"))
+    b.note("ROUND_TRIP", i, owners, "50,000.00 out, 48,500.00 back within 30 days")
 
 
 def _price(b: _Builder, i: int) -> None:
