@@ -105,31 +105,44 @@ def test_pass_through_fails_when_intermediary_held_at_24_percent(con) -> None:
     assert e.text.endswith("Nearest chain of records: A holds 20% of B (record 14): effective holding 20% < 25% (P6).")
 
 
-def test_chain_of_three_links(con) -> None:
-    # A -30%-> B -40%-> C -25%-> D: Ctrl(A) = {B, C, D}; eff(A, D) = direct(C, D) = 25%: A holds D.
-    # Every link is itself a holding, so the explanation is the chain of three direct holdings.
-    load_set(con, [(1, "A", "B", "equity", "0.30", None, None, False),
-                   (2, "B", "C", "equity", "0.40", None, None, False),
-                   (3, "C", "D", "equity", "0.25", None, None, False)])
-    build(con)
-    assert year_groups(con, 2024) == {"A": "A", "B": "A", "C": "A", "D": "A"}
-    e = explain(con, "A", "D")
-    assert e.text == (
-        "A and D are related on 2024-06-01 (P7): A holds 30% of B (record 1) ≥ 25% (P6); "
-        "B holds 40% of C (record 2) ≥ 25% (P6); C holds 25% of D (record 3) ≥ 25% (P6)."
-    )
+# Undated equity holdings (record id, holder, held, share): the year groups and the explanation of one pair.
+HOLDINGS = [
+    pytest.param(
+        # A -30%-> B -40%-> C -25%-> D: Ctrl(A) = {B, C, D}; eff(A, D) = direct(C, D) = 25%: A holds D.
+        # Every link is itself a holding, so the explanation is the chain of three direct holdings.
+        [(1, "A", "B", "0.30"), (2, "B", "C", "0.40"), (3, "C", "D", "0.25")],
+        {"A": "A", "B": "A", "C": "A", "D": "A"},
+        ("A", "D", "A and D are related on 2024-06-01 (P7): A holds 30% of B (record 1) ≥ 25% (P6); "
+                   "B holds 40% of C (record 2) ≥ 25% (P6); C holds 25% of D (record 3) ≥ 25% (P6)."),
+        id="chain-of-three-links"),
+    pytest.param(
+        # A person is a node too (P4, P7): P:1 holds X (60%) and Y (40%), so X and Y are related through P:1.
+        [(1, "P:1", "X", "0.6"), (2, "P:1", "Y", "0.4")],
+        {"P:1": "P:1", "X": "P:1", "Y": "P:1"},  # 'P' < 'X' < 'Y'
+        ("X", "Y", "X and Y are related on 2024-06-01 (P7): P:1 holds 60% of X (record 1) ≥ 25% (P6); "
+                   "P:1 holds 40% of Y (record 2) ≥ 25% (P6)."),
+        id="person-holding-two-companies"),
+    pytest.param(
+        # A and B hold 30% of each other (a cycle): Ctrl(A) = {B} (A itself is excluded, P6).
+        # Each holds 15% of C: eff(A, C) = 15% + 15% = 30% -> A holds C. D and E hold 20% of each other:
+        # a cycle of weak links relates nobody.
+        [(1, "A", "B", "0.30"), (2, "B", "A", "0.30"), (3, "A", "C", "0.15"), (4, "B", "C", "0.15"),
+         (5, "D", "E", "0.20"), (6, "E", "D", "0.20")],
+        {"A": "A", "B": "A", "C": "A", "D": "D", "E": "E"},
+        ("A", "C", "A and C are related on 2024-06-01 (P7): A holds 30% of B (record 1); B holds 15% of C "
+                   "(record 4); A holds 15% of C directly (record 3); effective holding 15% + 15% = 30% ≥ 25% (P6)."),
+        id="cross-holdings-cycle"),
+]
 
 
-def test_person_holding_two_companies(con) -> None:
-    # A person is a node too (P4, P7): P:1 holds X (60%) and Y (40%), so X and Y are related through P:1.
-    load_set(con, [(1, "P:1", "X", "equity", "0.6", None, None, False),
-                   (2, "P:1", "Y", "equity", "0.4", None, None, False)])
+@pytest.mark.parametrize(("holdings", "groups", "explained"), HOLDINGS)
+def test_equity_holdings_group_and_explain(con, holdings, groups: dict[str, str],
+                                           explained: tuple[str, str, str]) -> None:
+    load_set(con, [(record, a, b, "equity", share, None, None, False) for record, a, b, share in holdings])
     build(con)
-    assert year_groups(con, 2024) == {"P:1": "P:1", "X": "P:1", "Y": "P:1"}  # 'P' < 'X' < 'Y'
-    assert explain(con, "X", "Y").text == (
-        "X and Y are related on 2024-06-01 (P7): P:1 holds 60% of X (record 1) ≥ 25% (P6); "
-        "P:1 holds 40% of Y (record 2) ≥ 25% (P6)."
-    )
+    assert year_groups(con, 2024) == groups
+    a, b, text = explained
+    assert explain(con, a, b).text == text
 
 
 def test_family_record_between_two_persons(con) -> None:
@@ -217,24 +230,6 @@ def test_dated_control_link_changes_ctrl(con) -> None:
     assert related_on(con, "M", "B", D(2024, 5, 31))
     assert not related_on(con, "A", "B", D(2024, 6, 1))
     assert not related_on(con, "A", "M", D(2024, 6, 1))
-
-
-def test_cross_holdings_cycle(con) -> None:
-    # A and B hold 30% of each other (a cycle): Ctrl(A) = {B} (A itself is excluded, P6).
-    # Each holds 15% of C: eff(A, C) = 15% + 15% = 30% -> A holds C. D and E hold 20% of each other:
-    # a cycle of weak links relates nobody.
-    load_set(con, [(1, "A", "B", "equity", "0.30", None, None, False),
-                   (2, "B", "A", "equity", "0.30", None, None, False),
-                   (3, "A", "C", "equity", "0.15", None, None, False),
-                   (4, "B", "C", "equity", "0.15", None, None, False),
-                   (5, "D", "E", "equity", "0.20", None, None, False),
-                   (6, "E", "D", "equity", "0.20", None, None, False)])
-    build(con)
-    assert year_groups(con, 2024) == {"A": "A", "B": "A", "C": "A", "D": "D", "E": "E"}
-    assert explain(con, "A", "C").text == (
-        "A and C are related on 2024-06-01 (P7): A holds 30% of B (record 1); B holds 15% of C (record 4); "
-        "A holds 15% of C directly (record 3); effective holding 15% + 15% = 30% ≥ 25% (P6)."
-    )
 
 
 def test_two_investors_of_one_company_are_one_group(con) -> None:

@@ -87,43 +87,21 @@ def test_in_scope_days_per_year() -> None:
         assert p.value("clause6.rate", first) == D("0.10")
 
 
-BASE = """
-[[parameter]]
-name = "window.start"
-value = 2023-05-08
-valid_from = 2023-01-01
-citation = "P2"
-[[parameter]]
-name = "window.end"
-value = 2026-05-08
-valid_from = 2023-01-01
-citation = "P2"
-[[parameter]]
-name = "clause6.caller_threshold"
-value = 3
-valid_from = 2023-05-08
-citation = "P10.4"
-[[parameter]]
-name = "clause6.cap"
-value = "1000000.00"
-valid_from = 2023-05-08
-citation = "P10.7"
-[[parameter]]
-name = "clause7.rate"
-value = "0.01"
-valid_from = 2023-05-08
-citation = "P11.3"
-[[parameter]]
-name = "clause7.cap"
-value = "1000000.00"
-valid_from = 2023-05-08
-citation = "P11.3"
-[[parameter]]
-name = "affiliates.equity_threshold"
-value = "0.25"
-valid_from = 2023-05-08
-citation = "P6"
-"""
+def entry(name: str, value: str, valid_from: str, citation: str) -> str:
+    """One open-ended [[parameter]] entry; ``value`` as TOML writes it (a date, an integer, a quoted decimal)."""
+    return f'[[parameter]]\nname = "{name}"\nvalue = {value}\nvalid_from = {valid_from}\ncitation = "{citation}"\n'
+
+
+# Every parameter but clause6.rate, which each test writes its own way.
+BASE = "\n" + "".join(entry(*row) for row in (
+    ("window.start", "2023-05-08", "2023-01-01", "P2"),
+    ("window.end", "2026-05-08", "2023-01-01", "P2"),
+    ("clause6.caller_threshold", "3", "2023-05-08", "P10.4"),
+    ("clause6.cap", '"1000000.00"', "2023-05-08", "P10.7"),
+    ("clause7.rate", '"0.01"', "2023-05-08", "P11.3"),
+    ("clause7.cap", '"1000000.00"', "2023-05-08", "P11.3"),
+    ("affiliates.equity_threshold", '"0.25"', "2023-05-08", "P6"),
+))
 
 RATE_OK = """
 [[parameter]]

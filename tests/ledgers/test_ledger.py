@@ -183,31 +183,30 @@ def test_cli_verify_ok_exit_zero(con, db: Path) -> None:
     assert cli.stdout.splitlines()[1].startswith("head 6:3:0:")
 
 
-def test_update_with_a_recomputed_hash_breaks_the_next_link(con) -> None:
-    _three_runs(con)
+# Tampering with the entries of _three_runs (entries 1..6), the first entry verify names, its exact message.
+TAMPERING = [
     # A forger who also recomputes entry 2's own hash still breaks entry 3's prev_hash link.
-    con.execute("UPDATE ledger_entries SET amount = 60.00 WHERE entry_id = 2")
-    con.execute(f"UPDATE ledger_entries e SET hash = sha256({ledger.canonical_sql('e')} || '|' || e.prev_hash) "
-                "WHERE entry_id = 2")
-    result = verify(con)
-    assert (result.ok, result.first_bad_entry_id) == (False, 3)
-    assert result.message == "entry 3: prev_hash does not link to the hash of the entry before"
+    pytest.param(("UPDATE ledger_entries SET amount = 60.00 WHERE entry_id = 2",
+                  f"UPDATE ledger_entries e SET hash = sha256({ledger.canonical_sql('e')} || '|' || e.prev_hash) "
+                  "WHERE entry_id = 2"),
+                 3, "entry 3: prev_hash does not link to the hash of the entry before",
+                 id="update-with-a-recomputed-hash-breaks-the-next-link"),
+    pytest.param(("DELETE FROM ledger_entries WHERE entry_id = 2",),
+                 2, "entry 2 is missing: entry 3 follows entry 1", id="deleted-entry"),
+    pytest.param(("DELETE FROM ledger_entries WHERE entry_id = 6",),
+                 6, "ledger head names entry 6 but the last entry is 5 (entries deleted or added?)",
+                 id="deleted-last-entry"),
+]
 
 
-def test_deleted_entry_is_detected(con) -> None:
+@pytest.mark.parametrize(("statements", "first_bad", "message"), TAMPERING)
+def test_tampering_is_detected_naming_the_first_bad_entry(con, statements, first_bad: int, message: str) -> None:
     _three_runs(con)
-    con.execute("DELETE FROM ledger_entries WHERE entry_id = 2")
+    for sql in statements:
+        con.execute(sql)
     result = verify(con)
-    assert (result.ok, result.first_bad_entry_id) == (False, 2)
-    assert result.message == "entry 2 is missing: entry 3 follows entry 1"
-
-
-def test_deleted_last_entry_is_detected(con) -> None:
-    _three_runs(con)
-    con.execute("DELETE FROM ledger_entries WHERE entry_id = 6")
-    result = verify(con)
-    assert (result.ok, result.first_bad_entry_id) == (False, 6)
-    assert "ledger head names entry 6 but the last entry is 5" in result.message
+    assert (result.ok, result.first_bad_entry_id) == (False, first_bad)
+    assert result.message == message
 
 
 def test_rewritten_targets_fail_re_derivation(con) -> None:

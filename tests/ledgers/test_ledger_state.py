@@ -13,10 +13,11 @@ import duckdb
 import polars as pl
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
 
 from ledgers import ledger
 from settlement.core import store
+from tests.support.machines import StoreMachine
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 KEYS = [(6, "OWNER-A", "ds-1"), (6, "OWNER-A", "ds-2"), (6, "OWNER-B", "ds-3"), (7, "PLATFORM-P", ""),
@@ -36,10 +37,9 @@ def frame(targets: dict[tuple, D]) -> pl.DataFrame:
     )
 
 
-class LedgerMachine(RuleBasedStateMachine):
+class LedgerMachine(StoreMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.con = duckdb.connect()
+        super().__init__(duckdb.connect())
         store.migrate(self.con)
         self.latest: dict[int, dict[tuple, D]] = {y: {} for y in YEARS}  # model: latest target per year
         self.history: list[tuple] = []  # every entry ever appended, as stored
@@ -87,14 +87,6 @@ class LedgerMachine(RuleBasedStateMachine):
         for year in YEARS:
             nonzero = {k: v for k, v in self._balances(year).items() if v != 0}
             assert nonzero == {k: v for k, v in self.latest[year].items() if v != 0}
-
-    @invariant()
-    def chain_verifies(self) -> None:
-        result = ledger.verify(self.con)
-        assert result.ok, result.message
-
-    def teardown(self) -> None:
-        self.con.close()
 
 
 LedgerMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=8, deadline=None)

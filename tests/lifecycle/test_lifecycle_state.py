@@ -19,12 +19,13 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
 from ledgers import ledger
 from settlement.core.errors import UserError
 from settlement.lifecycle import disburse, notice, objections, review
 from tests.lifecycle.helpers import MONDAY, OWNER, PLATFORM, new_con, propose
+from tests.support.machines import StoreMachine
 
 KEYS = [(6, OWNER, "ds-1"), (6, OWNER, "ds-2"), (7, PLATFORM, "")]
 AMOUNTS = st.sampled_from(["0.00", "10.00", "25.50", "100.00", "99.99"])
@@ -32,10 +33,9 @@ TARGETS = st.fixed_dictionaries({k: AMOUNTS for k in KEYS})
 Y = 2024
 
 
-class LifecycleMachine(RuleBasedStateMachine):
+class LifecycleMachine(StoreMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.con = new_con()
+        super().__init__(new_con())
         self.runs: dict[int, dict] = {}  # run_id -> {"state", "entries": {key: amount}}
         self.notices: dict[tuple, list[tuple[D, dt.date]]] = defaultdict(list)  # key -> [(amount, payable_from)]
         self.approved_history: dict[tuple, set[D]] = defaultdict(lambda: {D("0.00")})
@@ -208,14 +208,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         for _b, disbursed, outstanding, appr in self.con.execute(
                 "SELECT beneficiary_id, disbursed, outstanding, approved FROM beneficiary_accounts").fetchall():
             assert disbursed + outstanding == appr
-
-    @invariant()
-    def verifies(self) -> None:
-        result = ledger.verify(self.con)
-        assert result.ok, result.message
-
-    def teardown(self) -> None:
-        self.con.close()
 
 
 # Bounded for the suite (about 12 s of CPU); LIFECYCLE_EXAMPLES=200 for a long run.

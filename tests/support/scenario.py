@@ -39,23 +39,20 @@ def paid(con, year: int) -> dict[tuple[int, str, str], Decimal]:
     return {(c, b, d): a for _y, c, b, d, a in df.iter_rows()}
 
 
+def _exclusions(con, year: int, clause: int, column: str) -> dict[str, str]:
+    """trade_id -> ``column`` of the clause's exclusions in the latest run of ``year``."""
+    return dict(con.execute(f"SELECT trade_id, {column} FROM exclusions WHERE clause = ? AND run_id = {LATEST}",
+                            [clause, year]).fetchall())
+
+
 def reasons(con, year: int, clause: int) -> dict[str, str]:
     """trade_id -> P12 reason in the latest run of ``year``."""
-    rows = con.execute(
-        "SELECT trade_id, reason FROM exclusions WHERE clause = ? AND run_id = "
-        + LATEST,
-        [clause, year],
-    ).fetchall()
-    return dict(rows)
+    return _exclusions(con, year, clause, "reason")
 
 
 def details(con, year: int, clause: int) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT trade_id, detail FROM exclusions WHERE clause = ? AND run_id = "
-        + LATEST,
-        [clause, year],
-    ).fetchall()
-    return dict(rows)
+    """trade_id -> the exclusion's detail (what the reason is about) in the latest run of ``year``."""
+    return _exclusions(con, year, clause, "detail")
 
 
 def dataset_row(con, year: int, dataset_id: str) -> dict:

@@ -84,22 +84,12 @@ def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
 
     if len2 == 0:
         return crc1
-    odd = [0xEDB88320] + [1 << n for n in range(31)]
-    even = square(odd)
-    odd = square(even)
-    while True:
-        even = square(odd)
+    zeros = square(square([0xEDB88320] + [1 << n for n in range(31)]))  # the operator of 1, then 4 zero bits
+    while len2:  # square-and-multiply over the bits of len2: 2^k zero bytes appended to A
+        zeros = square(zeros)
         if len2 & 1:
-            crc1 = times(even, crc1)
+            crc1 = times(zeros, crc1)
         len2 >>= 1
-        if not len2:
-            break
-        odd = square(even)
-        if len2 & 1:
-            crc1 = times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
     return crc1 ^ crc2
 
 
