@@ -30,6 +30,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -125,21 +127,28 @@ def settle_ingest(csv_path: Path, workdir: Path, rows: int) -> Measure:
         remove_db(db)
 
 
-def ingest_stages(csv_path: Path, workdir: Path) -> list[tuple[str, float]]:
-    """Profile: seconds spent in each stage that ingest_file reports through its progress callback."""
-    from settlement.inputs import ingest
+@contextmanager
+def fresh_store(db: Path) -> Iterator:
+    """A new empty store at ``db`` for one in-process profile, removed afterwards."""
     from settlement.core import store
 
-    db = workdir / "stages.duckdb"
     remove_db(db)
     store.init(db)
     con = store.open_store(db)
-    marks: list[tuple[str, float]] = []
     try:
-        ingest.ingest_file(con, csv_path, uploaded_by="bench", progress=lambda s: marks.append((s, time.perf_counter())))
+        yield con
     finally:
         con.close()
         remove_db(db)
+
+
+def ingest_stages(csv_path: Path, workdir: Path) -> list[tuple[str, float]]:
+    """Profile: seconds spent in each stage that ingest_file reports through its progress callback."""
+    from settlement.inputs import ingest
+
+    marks: list[tuple[str, float]] = []
+    with fresh_store(workdir / "stages.duckdb") as con:
+        ingest.ingest_file(con, csv_path, uploaded_by="bench", progress=lambda s: marks.append((s, time.perf_counter())))
     return [(name, marks[i + 1][1] - t) for i, (name, t) in enumerate(marks[:-1])]
 
 
@@ -163,19 +172,26 @@ class _TimedConnection:
 def ingest_statements(csv_path: Path, workdir: Path, top: int = 12) -> list[tuple[float, str]]:
     """Profile: the slowest SQL statements of one in-process ingest."""
     from settlement.inputs import ingest
-    from settlement.core import store
 
-    db = workdir / "statements.duckdb"
-    remove_db(db)
-    store.init(db)
-    con = store.open_store(db)
     log: list[tuple[float, str]] = []
-    try:
+    with fresh_store(workdir / "statements.duckdb") as con:
         ingest.ingest_file(_TimedConnection(con, log), csv_path, uploaded_by="bench")
-    finally:
-        con.close()
-        remove_db(db)
     return sorted(log, reverse=True)[:top]
+
+
+def paired_runs(repeats: int, bare_csv: Path, settle_csv: Path, workdir: Path, rows: int,
+                label: str) -> tuple[list[Measure], list[Measure]]:
+    """``repeats`` alternating runs of a bare DuckDB read of ``bare_csv`` and `settle ingest` of ``settle_csv``
+    (alternating, so a change of the machine's load hits both alike), each pair printed as it ends."""
+    bare, settle = [], []
+    for i in range(repeats):
+        b, s = bare_load(bare_csv, workdir, rows), settle_ingest(settle_csv, workdir, rows)
+        bare.append(b)
+        settle.append(s)
+        print(f"  {label}run {i + 1}: bare {b.seconds:6.1f} s (cpu {b.cpu:.1f}) {fmt_gib(b.peak_rss)} | settle "
+              f"{s.seconds:6.1f} s (cpu {s.cpu:.1f}) {fmt_gib(s.peak_rss)} exit {s.exit_code} | ratio "
+              f"{s.seconds / b.seconds:.2f} (cpu {s.cpu / b.cpu:.2f})", flush=True)
+    return bare, settle
 
 
 def median(ms: list[Measure], attr: str) -> float:
@@ -217,14 +233,7 @@ def main() -> int:
               f"({gen.rows / gen.seconds / 1e6:.2f} M rows/s): {csv_path}")
 
         if args.repeats > 0:
-            bare, settle = [], []
-            for i in range(args.repeats):
-                bare.append(bare_load(csv_path, workdir, gen.rows))
-                settle.append(settle_ingest(csv_path, workdir, gen.rows))
-                b, s = bare[-1], settle[-1]
-                print(f"  run {i + 1}: bare {b.seconds:6.1f} s (cpu {b.cpu:.1f}) {fmt_gib(b.peak_rss)} | settle "
-                      f"{s.seconds:6.1f} s (cpu {s.cpu:.1f}) {fmt_gib(s.peak_rss)} exit {s.exit_code} | ratio "
-                      f"{s.seconds / b.seconds:.2f} (cpu {s.cpu / b.cpu:.2f})", flush=True)
+            bare, settle = paired_runs(args.repeats, csv_path, csv_path, workdir, gen.rows, "")
             ok &= all(m.exit_code == 0 for m in bare + settle)
             ratio = median(settle, "seconds") / median(bare, "seconds")
             results["bare"] = {k: median(bare, k) for k in ("seconds", "peak_rss", "rows_per_s")}
@@ -247,13 +256,8 @@ def main() -> int:
 
         if args.gb18030:
             gb_path = gb18030_copy(csv_path, data / "trades_gb18030.csv")
-            bare_gb, settle_gb = [], []
-            for i in range(args.gb_repeats):
-                bare_gb.append(bare_load(csv_path, workdir, gen.rows))
-                settle_gb.append(settle_ingest(gb_path, workdir, gen.rows))
-                b, s = bare_gb[-1], settle_gb[-1]
-                print(f"  GB18030 run {i + 1}: bare (UTF-8 file) {b.seconds:6.1f} s | settle {s.seconds:6.1f} s "
-                      f"{fmt_gib(s.peak_rss)} exit {s.exit_code} | ratio {s.seconds / b.seconds:.2f}")
+            # bare DuckDB reads the UTF-8 file (it cannot read GB18030); settle transcodes first
+            bare_gb, settle_gb = paired_runs(args.gb_repeats, csv_path, gb_path, workdir, gen.rows, "GB18030 ")
             ok &= all(m.exit_code == 0 for m in settle_gb)
             results["gb18030"] = {"bare": median(bare_gb, "seconds"), "settle": median(settle_gb, "seconds"),
                                   "peak_rss": max(m.peak_rss for m in settle_gb),

@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_settlement import LOAD_TRADES_SQL, YEAR, child  # noqa: E402
+from bench_settlement import LOAD_TRADES_SQL, YEAR, child, size_arguments, work_folder  # noqa: E402
 
 from settlement.core import store  # noqa: E402
 from settlement.inputs import registry  # noqa: E402
@@ -133,19 +131,13 @@ def found(db: Path, plants: Path, run_id: int) -> tuple[int, list[dict], int, in
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--trades", type=int, default=10_000_000)
-    ap.add_argument("--parties", type=int, default=100_000)
-    ap.add_argument("--relations", type=int, default=200_000)
+    ap = size_arguments(argparse.ArgumentParser())
     ap.add_argument("--fraud-each", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--reuse", action="store_true", help="--work already holds bench.duckdb and plants/ from a "
                                                           "run of this script whose settlement did not start")
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-integrity-", dir=os.environ.get("BENCH_TMP")))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "bench-integrity-")
     try:
         db, plants = (work / "bench.duckdb", work / "plants") if args.reuse else prepare(work, args)
         settle = str(ROOT / ".venv" / "bin" / "settle")

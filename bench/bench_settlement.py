@@ -195,20 +195,31 @@ def late_upload(db: Path, i: int) -> None:
     con.close()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def size_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The generated store's size, the repeats and the working folder (bench_integrity builds the same store)."""
     ap.add_argument("--trades", type=int, default=10_000_000)
     ap.add_argument("--parties", type=int, default=100_000)
     ap.add_argument("--relations", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=None, help="working folder (default: a new one under $BENCH_TMP)")
+    return ap
+
+
+def work_folder(given: Path | None, prefix: str) -> Path:
+    """``--work``, or a new temporary folder (in $BENCH_TMP when set: the store is large)."""
+    work = given or Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_TMP")))
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def main() -> None:
+    ap = size_arguments(argparse.ArgumentParser())
     ap.add_argument("--spread-years", action="store_true", help="keep the generator's 2023-2026 dates")
-    ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--shape", choices=("default", "realistic"), default="default")
     ap.add_argument("--backends", default="", help="e.g. duckdb,spark: also time a first run per backend")
     ap.add_argument("--keep", action="store_true", help="keep --work; reuse its fresh store next time")
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-settle-", dir=os.environ.get("BENCH_TMP")))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.work, "bench-settle-")
     try:
         db = work / "bench.duckdb"
         if not (args.keep and db.exists()):  # --keep: reuse the store a previous --keep run prepared
