@@ -1,6 +1,7 @@
 """Why a dataset or a platform gets what it gets: read back the explanations a settlement run stored.
 
-Owns: ``explain_dataset`` / ``explain_platform`` (the latest run of the year, from run_dataset_results,
+Owns: ``explain_dataset`` (one owner), ``explain_dataset_owners`` (every owner of the year, as `settle explain
+dataset` and its API route list them) / ``explain_platform`` (the latest run of the year, from run_dataset_results,
 run_caller_buyers, run_platform_results and exclusions, plus the key's current ledger balance). Read only;
 computes no rule (the run did, P10–P12). An id in neither the registry nor any stored trade is refused
 with ``UserError(code="not_found")`` ("no dataset X"), so the CLI exits 1 and the API answers 404.
@@ -218,6 +219,17 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
         excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
         periods=periods, owners_in_year=owners,
     )
+
+
+def explain_dataset_owners(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,
+                           params: PolicyParams | None = None, owner_id: str | None = None) -> list[DatasetExplanation]:
+    """``owner_id``'s explanation, or one per owner with results in ``year`` (P10.1), the first owner first."""
+    params = params if params is not None else load_params()
+    first = explain_dataset(con, dataset_id, year, limit=limit, params=params, owner_id=owner_id)
+    if owner_id:
+        return [first]
+    return [first, *(explain_dataset(con, dataset_id, year, limit=limit, params=params, owner_id=o)
+                     for o in first.owners_in_year[1:])]
 
 
 def explain_platform(con: duckdb.DuckDBPyConnection, platform_id: str, year: int, *, limit: int = 50

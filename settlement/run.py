@@ -1,7 +1,8 @@
 """The settlement run: one year's stage pipeline, from stored inputs to appended ledger deltas.
 
 Owns: ``run_settlement`` (affiliates → clauses → ledger append → run explanations), ``settle_all`` (which
-years a run without --year settles, CONTRACT) and the inputs fingerprint. Writes the run tables of
+years a run without --year settles, CONTRACT), ``settle_years`` (what `settle run [--year]` and
+`POST /v1/settlements` both do, including the year outside the policy window) and the inputs fingerprint. Writes the run tables of
 ``0004_settlement.sql`` (run_dataset_results, run_caller_buyers, run_platform_results) and the compact
 record of ``0011_compact_exclusions.sql`` the regulator view ``exclusions`` derives a run's exclusions from.
 Must not import the CLI or the API; the ledger is reached only through ``ledgers.ledger.append_run``.
@@ -21,6 +22,7 @@ import getpass
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import duckdb
@@ -237,3 +239,22 @@ def settle_all(con: duckdb.DuckDBPyConnection, *, params, started_by: str | None
     """Settle every year per CONTRACT, oldest first."""
     return [run_settlement(con, y, params=params, started_by=started_by, backend=backend)
             for y in years_to_settle(con, params=params)]
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What `settle run [--year Y]` and `POST /v1/settlements` did: the runs, or, for a year with no in-scope day
+    and no ledger entries, no run and the (start, end) of the policy window it falls outside of (P2)."""
+
+    runs: list[ledger.RunResult]
+    outside_window: tuple[str, str] | None = None
+
+
+def settle_years(con: duckdb.DuckDBPyConnection, year: int | None, *, params,
+                 started_by: str | None = None) -> Settled:
+    """Settle ``year``, or every year per CONTRACT when None; a year outside the window records no run."""
+    if year is None:
+        return Settled(settle_all(con, params=params, started_by=started_by))
+    if year_needs_no_run(con, year, params=params):  # the window as the latest parameters define it
+        return Settled([], (str(params.latest_value("window.start")), str(params.latest_value("window.end"))))
+    return Settled([run_settlement(con, year, params=params, started_by=started_by)])

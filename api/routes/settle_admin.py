@@ -24,31 +24,22 @@ YearQuery = Query(..., ge=1900, le=9999, description="Settlement year")
 Limit = Query(50, ge=0, le=100_000, description="excluded trades to list")
 
 
-def _latest(params, name: str) -> str:
-    periods = [p for p in params.periods if p.name == name]
-    return str(max(periods, key=lambda p: p.valid_from).value) if periods else "?"
-
-
 @router.post("/v1/settlements", summary="Settle every year, or one (regulator), as `settle run [--year]`",
              description="`no_run` names the policy window when the year has no in-scope day (nothing recorded).",
              responses=responses(401, 403, 409, 422))
 def post_settlements(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep,
                      year: int | None = Query(None, ge=1900, le=9999, description="only this year")) -> JSONResponse:
-    from settlement.run import run_settlement, settle_all, year_needs_no_run
+    from settlement.run import settle_years
 
-    params = load_params()
     try:
-        if year is None:
-            results = settle_all(con, params=params, started_by=by)
-        elif year_needs_no_run(con, year, params=params):
-            return JSONResponse({"runs": [], "no_run": {"start": _latest(params, "window.start"),
-                                                        "end": _latest(params, "window.end")}})
-        else:
-            results = [run_settlement(con, year, params=params, started_by=by)]
+        settled = settle_years(con, year, params=load_params(), started_by=by)
     except ledger.LedgerConflict as exc:
         raise ApiError(409, "conflict", f"another settlement run committed first: {exc}; run again") from None
+    if settled.outside_window:
+        start, end = settled.outside_window
+        return JSONResponse({"runs": [], "no_run": {"start": start, "end": end}})
     state.data_changed()
-    return JSONResponse({"runs": wire(results), "no_run": None})
+    return JSONResponse({"runs": wire(settled.runs), "no_run": None})
 
 
 @router.get("/v1/explain/dataset/{dataset_id}", summary="Clause 6 for one dataset (its owner, regulator)",
@@ -58,19 +49,16 @@ def get_explain_dataset(token: OwnerOrRegulatorDep, scope: ScopeDep, con: Cursor
                         dataset_id: str = Path(...), year: int = YearQuery, owner: str | None = Query(None),
                         limit: int = Limit) -> JSONResponse:
     from settlement.core.identifiers import normalise_code
-    from settlement.explain import NoRun, explain_dataset
+    from settlement.explain import NoRun, explain_dataset_owners
 
     dataset_id = dataset_id.strip()
-    params = load_params()
     own = access.visible_dataset(con, scope, dataset_id) if not scope.everything else None
     owner_id = own or (normalise_code(owner) if owner else None)
     try:
-        first = explain_dataset(con, dataset_id, year, limit=limit, params=params, owner_id=owner_id)
-        others = [] if owner_id else [explain_dataset(con, dataset_id, year, limit=limit, params=params, owner_id=o)
-                                      for o in first.owners_in_year[1:]]
+        return JSONResponse(wire(explain_dataset_owners(con, dataset_id, year, limit=limit, params=load_params(),
+                                                        owner_id=owner_id)))
     except NoRun as exc:
         raise ApiError(404, "not_found", str(exc)) from None
-    return JSONResponse(wire([first, *others]))
 
 
 @router.get("/v1/explain/platform/{platform_id}", summary="Clause 7 for one platform (regulator)",

@@ -15,7 +15,7 @@ import typer
 
 from ledgers import ledger
 from settlement.cli import render
-from settlement.cli._app import DbOption, current_user, db_given, fail, latest_value, opened_store, policy_params
+from settlement.cli._app import DbOption, current_user, db_given, fail, opened_store, policy_params
 from settlement.cli.dispatch import api, dispatch
 from settlement.cli.remote import Server, decode
 from settlement.core import store
@@ -32,34 +32,31 @@ def run_cmd(
     db: DbOption = None,
 ) -> None:
     """Settle one year (or every year with in-scope trades or ledger entries) and print what was appended."""
-    from settlement.run import run_settlement, settle_all, year_needs_no_run
+    from settlement.run import Settled, settle_years
 
     if year is not None and (year < 1900 or year > 9999):
         fail(f"--year {year} is not a calendar year")
     actor = by or current_user()
 
-    def remote(server: Server) -> tuple[tuple | None, list[ledger.RunResult]]:
+    def remote(server: Server) -> Settled:
         answer = server.json("POST", "/v1/settlements", params={"year": year}, by=actor)
         window = answer["no_run"]
-        return (window["start"], window["end"]) if window else None, decode(list[ledger.RunResult], answer["runs"])
+        return Settled(decode(list[ledger.RunResult], answer["runs"]),
+                       (window["start"], window["end"]) if window else None)
 
-    def local(con) -> tuple[tuple | None, list[ledger.RunResult]]:
-        params = policy_params()
-        if year is None:
-            return None, settle_all(con, params=params, started_by=actor)
-        if year_needs_no_run(con, year, params=params):  # the policy window this year falls outside of
-            return (latest_value(params, "window.start"), latest_value(params, "window.end")), []
-        return None, [run_settlement(con, year, params=params, started_by=actor)]
+    def local(con) -> Settled:
+        return settle_years(con, year, params=policy_params(), started_by=actor)
 
-    no_run, results = dispatch(db, remote=remote, local=local)
-    if no_run:
-        typer.echo(f"warning: {year} has no in-scope day (policy window {no_run[0]} to {no_run[1]}, P2): "
+    settled = dispatch(db, remote=remote, local=local)
+    if settled.outside_window:
+        start, end = settled.outside_window
+        typer.echo(f"warning: {year} has no in-scope day (policy window {start} to {end}, P2): "
                    "nothing settled, no run recorded", err=True)
         return
     console = render.console()
-    if not results:
+    if not settled.runs:
         console.print("nothing to settle: no year has in-scope trades or ledger entries")
-    for r in results:
+    for r in settled.runs:
         console.print(render.run_table(r))
 
 
@@ -72,16 +69,12 @@ def explain_dataset_cmd(
     db: DbOption = None,
 ) -> None:
     """Clause 6 for one dataset, per owner of the year: callers, base, gross, prior awards, payable, cap share."""
-    from settlement.explain import DatasetExplanation, NoRun, explain_dataset
+    from settlement.explain import DatasetExplanation, NoRun, explain_dataset_owners
 
     def local(con) -> list[DatasetExplanation]:
-        params = policy_params()
         try:
-            first = explain_dataset(con, dataset_id.strip(), year, limit=limit, params=params,
-                                    owner_id=normalise_code(owner) if owner else None)
-            return [first] + ([] if owner else [explain_dataset(con, dataset_id.strip(), year, limit=limit,
-                                                                params=params, owner_id=o)
-                                                for o in first.owners_in_year[1:]])
+            return explain_dataset_owners(con, dataset_id.strip(), year, limit=limit, params=policy_params(),
+                                          owner_id=normalise_code(owner) if owner else None)
         except NoRun as exc:
             fail(str(exc))
 
