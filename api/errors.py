@@ -56,29 +56,29 @@ def envelope(code: str, message: str, details: list | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": jsonable_encoder(details or [])}}
 
 
-def _example(code: str, message: str) -> dict:
-    return {"application/json": {"example": envelope(code, message)}}
-
-
+# status: (description, example code, example message) of the OpenAPI error responses.
+_ERROR_DOCS: dict[int, tuple[str, str, str]] = {
+    400: ("Refused request", "bad_request", "..."),
+    401: ("Missing, unknown or revoked bearer token",
+          "unauthorized", "missing bearer token: send Authorization: Bearer <token>"),
+    403: ("Known token, out of its scope",
+          "forbidden", "this endpoint needs a regulator token; yours is an owner token"),
+    404: ("No such resource", "not_found", "no upload with id 7"),
+    409: ("Conflicts with the current state", "conflict", "upload 3 is already retracted"),
+    413: ("Upload larger than the configured cap",
+          "payload_too_large", "upload exceeds the size cap of 4294967296 bytes"),
+    415: ("Not multipart/form-data", "unsupported_media_type", "send the trade file as multipart/form-data"),
+    429: ("Too many regulator queries running at once",
+          "too_many_queries", "2 queries are already running; try again shortly"),
+    503: ("The server's database memory budget was exhausted; nothing stored",
+          "out_of_memory", "the server ran out of its database memory budget ..."),
+    422: ("Invalid request parameters or body",
+          "validation_error", "invalid request: query.year: Input should be a valid integer"),
+}
 ERROR_RESPONSES: dict[int, dict] = {
-    400: {"model": ErrorBody, "description": "Refused request", "content": _example("bad_request", "...")},
-    401: {"model": ErrorBody, "description": "Missing, unknown or revoked bearer token",
-          "content": _example("unauthorized", "missing bearer token: send Authorization: Bearer <token>")},
-    403: {"model": ErrorBody, "description": "Known token, out of its scope",
-          "content": _example("forbidden", "this endpoint needs a regulator token; yours is an owner token")},
-    404: {"model": ErrorBody, "description": "No such resource", "content": _example("not_found", "no upload with id 7")},
-    409: {"model": ErrorBody, "description": "Conflicts with the current state",
-          "content": _example("conflict", "upload 3 is already retracted")},
-    413: {"model": ErrorBody, "description": "Upload larger than the configured cap",
-          "content": _example("payload_too_large", "upload exceeds the size cap of 4294967296 bytes")},
-    415: {"model": ErrorBody, "description": "Not multipart/form-data",
-          "content": _example("unsupported_media_type", "send the trade file as multipart/form-data")},
-    429: {"model": ErrorBody, "description": "Too many regulator queries running at once",
-          "content": _example("too_many_queries", "2 queries are already running; try again shortly")},
-    503: {"model": ErrorBody, "description": "The server's database memory budget was exhausted; nothing stored",
-          "content": _example("out_of_memory", "the server ran out of its database memory budget ...")},
-    422: {"model": ErrorBody, "description": "Invalid request parameters or body",
-          "content": _example("validation_error", "invalid request: query.year: Input should be a valid integer")},
+    status: {"model": ErrorBody, "description": description,
+             "content": {"application/json": {"example": envelope(code, message)}}}
+    for status, (description, code, message) in _ERROR_DOCS.items()
 }
 
 

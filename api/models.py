@@ -1,14 +1,18 @@
 """Response and request bodies of the API as pydantic models: they make the OpenAPI schema complete.
 
 Field names follow the JSON the CLI prints (``--format json``) so a script can switch between the two.
-Must not import routes or settlement modules.
+Must not import routes. A body that is a core result dataclass as it is (``UploadSummary``) is derived from
+that dataclass (``_model_of``) rather than written twice.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from settlement.inputs.uploads import UploadSummary
 
 CODE_A = "91330108128315247N"  # a valid credit code (P4), for examples
 
@@ -56,26 +60,26 @@ class RejectedUploadOut(UploadReportOut):
     error: dict[str, Any]
 
 
-class UploadSummaryOut(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+def _model_of(cls: type, name: str, config: ConfigDict) -> type[BaseModel]:
+    """The response model of a core result dataclass: its fields, types and defaults, so the two cannot drift.
+    A tuple field is a JSON array (``list`` in the schema, default ``[]``)."""
+    hints = get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if get_origin(kind) is tuple:
+            fields[f.name] = (list[get_args(kind)[0]], Field(default_factory=list))
+        else:
+            fields[f.name] = (kind, ... if f.default is dataclasses.MISSING else f.default)
+    return create_model(name, __config__=config, __module__=__name__, **fields)
+
+
+UploadSummaryOut = _model_of(UploadSummary, "UploadSummaryOut", ConfigDict(extra="allow", json_schema_extra={
+    "examples": [{
         "id": 12, "file_name": "trades-2024-03.csv", "sha256": "9f2c...", "bytes": 18234, "status": "stored",
         "rows_read": 120, "rows_stored": 118, "rows_duplicate": 2, "rows_rejected": 0,
         "uploaded_by": "token:tok_1a2b3c4d5e6f", "uploaded_at": "2024-04-01T08:00:00Z", "retracted_at": None,
-        "platform_ids": [CODE_A]}]})
-
-    id: int
-    file_name: str
-    sha256: str
-    bytes: int
-    status: str
-    rows_read: int
-    rows_stored: int
-    rows_duplicate: int
-    rows_rejected: int
-    uploaded_by: str
-    uploaded_at: str
-    retracted_at: str | None = None
-    platform_ids: list[str] = Field(default_factory=list)
+        "platform_ids": [CODE_A]}]}))
 
 
 class PayoutRow(BaseModel):

@@ -7,18 +7,16 @@ no platform limit, like `settle ingest`), `POST /v1/registries/{kind}` (a regist
 from __future__ import annotations
 
 from pathlib import Path as FilePath
-from typing import Callable
 
-import anyio
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import CursorDep, OperatorOrRegulatorDep, ScopeDep, StateDep
 from api.endpoint import ActorDep, LocalAdminDep
 from api.errors import ApiError, responses
-from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
+from api.spooled import with_spooled_file
 from settlement.access import scope as access
-from settlement.inputs import ingest, registry
+from settlement.inputs import errors_out, ingest, registry
 
 router = APIRouter(tags=["uploads"])
 
@@ -32,45 +30,27 @@ def list_uploads(token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep)
     return JSONResponse(records)
 
 
-async def _spooled_run(request: Request, state, work: Callable) -> object:
-    """Stream the multipart ``file`` part to disk, run ``work(cursor, path, file_name)`` on a thread."""
-    settings = state.settings
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data with a part named 'file'")
-    try:
-        spooled = await spool_upload(content_type, request.stream(), spool_root=settings.resolved_upload_dir(),
-                                     max_bytes=settings.upload_max_bytes)
-    except UploadTooLarge as exc:
-        raise ApiError(413, "payload_too_large", str(exc)) from None
-    except BadUpload as exc:
-        raise ApiError(422, "validation_error", str(exc)) from None
-
-    def run() -> object:
-        cur = state.cursor()
-        try:
-            return work(cur, spooled.path, spooled.file_name)
-        finally:
-            cur.close()
-
-    try:
-        return await anyio.to_thread.run_sync(run)
-    finally:
-        spooled.remove()
-
-
 @router.post("/v1/local-uploads", summary="Upload a trade file as the local admin (regulator scope, as the CLI)",
              description="The report of `settle ingest`: 201 stored or partial, 200 duplicate, 422 rejected "
-                         "(the report beside the error). Only the server's local admin credential.",
+                         "(the report beside the error), with `rejected_rows_url` as `POST /v1/uploads` gives it. "
+                         "Only the server's local admin credential.",
              responses=responses(400, 401, 403, 413, 415, 422))
 async def post_local_upload(request: Request, state: StateDep, token: LocalAdminDep, by: ActorDep,
-                            accept_valid: bool = Query(False, description="Store valid rows, keep bad rows aside")
+                            accept_valid: bool = Query(False, description="Store valid rows, keep bad rows aside"),
+                            rejected_rows_format: str | None = Query(
+                                None, pattern="^(csv|xlsx)$", description="keep the rejected rows as csv | xlsx "
+                                "(`settle ingest --errors-out`); default: xlsx for an xlsx upload, else csv")
                             ) -> JSONResponse:
-    def work(cur, path: FilePath, file_name: str) -> ingest.UploadReport:
-        return ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=by, accept_valid=accept_valid)
+    def work(cur, path: FilePath, file_name: str) -> tuple[ingest.UploadReport, bool]:
+        report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=by, accept_valid=accept_valid)
+        kept = report.status in ("rejected", "partial") and errors_out.keep_rejected_rows(
+            cur, report.upload_id, rejected_rows_format or report.file_format, path,
+            state.settings.rejected_rows_dir()) is not None
+        return report, kept
 
-    report = await _spooled_run(request, state, work)
-    body = report.to_json_dict()
+    report, kept = await with_spooled_file(request, state, work)
+    body = report.to_json_dict() | {"rejected_rows_url": f"/v1/uploads/{report.upload_id}/rejected-rows" if kept
+                                    else None}
     if report.rejected:
         raise ApiError(422, "upload_rejected", "upload rejected, nothing stored", extra=body)
     if report.status != "duplicate":
@@ -88,7 +68,7 @@ async def post_registry(request: Request, state: StateDep, token: LocalAdminDep,
     def work(cur, path: FilePath, file_name: str) -> registry.LoadReport:
         return registry.load_registry(cur, kind.replace("-", "_"), path, loaded_by=by, file_name=file_name)
 
-    report = await _spooled_run(request, state, work)
+    report = await with_spooled_file(request, state, work)
     body = report.to_json_dict()
     if report.rejected:
         raise ApiError(422, "load_rejected", "registry file rejected, nothing loaded", extra=body)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import partial
+from pathlib import Path as FilePath
 
-import anyio
+import duckdb
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
@@ -18,7 +19,7 @@ from api.deps import CursorDep, OperatorDep, OperatorOrRegulatorDep, ScopeDep, S
 from api.endpoint import ActorDep
 from api.errors import ApiError, responses
 from api.models import RejectedUploadOut, UploadReportOut, UploadSummaryOut
-from api.upload_stream import BadUpload, UploadTooLarge, spool_upload
+from api.spooled import with_spooled_file
 from settlement.access import scope as access
 from settlement.access.tokens import TokenInfo
 from settlement.inputs import errors_out, ingest
@@ -43,17 +44,14 @@ _MULTIPART_BODY = {
 }
 
 
-def _ingest(state, path, file_name: str, token: TokenInfo, accept_valid: bool) -> tuple[ingest.UploadReport, bool]:
+def _ingest(cur: duckdb.DuckDBPyConnection, path: FilePath, file_name: str, *, rejected_dir: FilePath,
+            token: TokenInfo, accept_valid: bool) -> tuple[ingest.UploadReport, bool]:
     """The report, and whether its rejected rows were kept for ``GET /v1/uploads/{id}/rejected-rows``."""
-    cur = state.cursor()
-    try:
-        report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=token.who,
-                                    accept_valid=accept_valid, platform_scope=token.scope_id)
-        kept = report.status in ("rejected", "partial") and errors_out.keep_rejected_rows(
-            cur, report.upload_id, report.file_format, path, state.settings.rejected_rows_dir()) is not None
-        return report, kept
-    finally:
-        cur.close()
+    report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=token.who,
+                                accept_valid=accept_valid, platform_scope=token.scope_id)
+    kept = report.status in ("rejected", "partial") and errors_out.keep_rejected_rows(
+        cur, report.upload_id, report.file_format, path, rejected_dir) is not None
+    return report, kept
 
 
 def rejected_rows_url(upload_id: int) -> str:
@@ -86,26 +84,9 @@ async def post_upload(
     token: OperatorDep,
     accept_valid: bool = Query(False, description="Store valid rows and keep bad ones aside (CONTRACT)"),
 ) -> JSONResponse:
-    settings = state.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + 64 * 1024:
-        raise ApiError(413, "payload_too_large", f"upload exceeds the size cap of {settings.upload_max_bytes} bytes")
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type",
-                       "send the trade file as multipart/form-data with a part named 'file'")
-    try:
-        spooled = await spool_upload(content_type, request.stream(), spool_root=settings.resolved_upload_dir(),
-                                     max_bytes=settings.upload_max_bytes)
-    except UploadTooLarge as exc:
-        raise ApiError(413, "payload_too_large", str(exc)) from None
-    except BadUpload as exc:
-        raise ApiError(422, "validation_error", str(exc)) from None
-    try:
-        report, kept = await anyio.to_thread.run_sync(
-            partial(_ingest, state, spooled.path, spooled.file_name, token, accept_valid))
-    finally:
-        spooled.remove()
+    report, kept = await with_spooled_file(
+        request, state, partial(_ingest, rejected_dir=state.settings.rejected_rows_dir(), token=token,
+                                accept_valid=accept_valid), what="the trade file")
     body = report.to_json_dict() | {"rejected_rows_url": rejected_rows_url(report.upload_id) if kept else None}
     if report.rejected:
         first = f"; first: {report.file_error or report.errors[0].reason}" if (report.file_error or report.errors) else ""
