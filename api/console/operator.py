@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from contextlib import closing
 from functools import partial
 
 import anyio
@@ -56,11 +57,8 @@ def _platform_view(con, who: Viewer, year: int | None) -> dict:
 
 def operator_home(request: Request, who: Viewer):
     state = get_state(request)
-    cur = state.cursor()
-    try:
+    with closing(state.cursor()) as cur:
         view = _platform_view(cur, who, year_arg(request, [], None))
-    finally:
-        cur.close()
     report = who.session.data.get(REPORT_KEY)
     groups = Counter(e.reason for e in report.errors) if report is not None else Counter()
     return page(request, "operator.html", who=who, v=view, report=report, error_groups=groups.most_common(),
@@ -68,16 +66,13 @@ def operator_home(request: Request, who: Viewer):
 
 
 def _ingest(state, path, file_name: str, who: Viewer) -> ingest.UploadReport:
-    cur = state.cursor()
-    try:
+    with closing(state.cursor()) as cur:
         report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=who.token.who, accept_valid=False,
                                     platform_scope=who.scope.scope_id)
         if report.status == "rejected":  # the operator gets its own rows back to fix (issue 10 item 4)
             errors_out.keep_rejected_rows(cur, report.upload_id, report.file_format, path,
                                           state.settings.rejected_rows_dir())
         return report
-    finally:
-        cur.close()
 
 
 @router.post("/upload")
@@ -140,30 +135,29 @@ def _visible(request: Request, upload_id: int):
         return None, to_login(request)
     if who.scope.role not in ("operator", "regulator"):
         return None, error_page(request, 403, "uploads are for operators and regulators", who)
-    state = get_state(request)
-    cur = state.cursor()
-    try:
-        return who, access.visible_upload(cur, who.scope, upload_id)
-    except UserError as exc:
-        return None, error_page(request, 404, exc.message, who)
-    finally:
-        cur.close()
+    with closing(get_state(request).cursor()) as cur:
+        try:
+            return who, access.visible_upload(cur, who.scope, upload_id)
+        except UserError as exc:
+            return None, error_page(request, 404, exc.message, who)
+
+
+def _upload_page(request: Request, upload_id: int, *, confirm: bool):
+    """The upload's page; ``confirm`` adds the retraction form (P9) that ``POST …/retract`` takes."""
+    who, found = _visible(request, upload_id)
+    if who is None:
+        return found
+    return page(request, "upload.html", who=who, u=found, confirm=confirm)
 
 
 @router.get("/uploads/{upload_id}")
 def upload_page(request: Request, upload_id: int):
-    who, found = _visible(request, upload_id)
-    if who is None:
-        return found
-    return page(request, "upload.html", who=who, u=found, confirm=False)
+    return _upload_page(request, upload_id, confirm=False)
 
 
 @router.get("/uploads/{upload_id}/retract")
 def retract_confirm(request: Request, upload_id: int):
-    who, found = _visible(request, upload_id)
-    if who is None:
-        return found
-    return page(request, "upload.html", who=who, u=found, confirm=True)
+    return _upload_page(request, upload_id, confirm=True)
 
 
 @router.post("/uploads/{upload_id}/retract")

@@ -10,6 +10,7 @@ Must not import the other page modules.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import closing
 from decimal import Decimal
 
 import duckdb
@@ -34,6 +35,17 @@ def regulator_only(request: Request) -> tuple[Viewer | None, object]:
     if who.scope.role != "regulator":
         return None, error_page(request, 403, f"this page needs a regulator token; yours is {who.scope.role}", who)
     return who, None
+
+
+async def _regulator_form(request: Request) -> tuple[Viewer | None, object]:
+    """(viewer, form) of a regulator's POST carrying its session's CSRF token, else (None, the refusal)."""
+    who, refused = regulator_only(request)
+    if who is None:
+        return None, refused
+    form = await request.form()
+    if not check_csrf(who, form.get("csrf")):
+        return None, error_page(request, 403, i18n.Tr(lang_of(request))("bad_csrf"), who)
+    return who, form
 
 
 def _flags(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[str, int]] | None:
@@ -90,8 +102,7 @@ def queries_payouts(con, who: Viewer, year: int) -> list[dict]:
 
 def regulator_home(request: Request, who: Viewer):
     state = get_state(request)
-    cur = state.cursor()
-    try:
+    with closing(state.cursor()) as cur:
         year = year_arg(request, [], None)
         key = ("regulator", queries.store_version(cur, state.generation), year)
         cache = console_state(request).cache
@@ -100,8 +111,6 @@ def regulator_home(request: Request, who: Viewer):
             view = overview(cur, who, year)
             view["dataset_names"], view["platform_names"] = queries.names(cur)
             cache.put(key, view)
-    finally:
-        cur.close()
     return page(request, "regulator.html", who=who, v=view)
 
 
@@ -126,13 +135,9 @@ def runs_page(request: Request):
     who, refused = regulator_only(request)
     if who is None:
         return refused
-    state = get_state(request)
-    cur = state.cursor()
-    try:
+    with closing(get_state(request).cursor()) as cur:
         runs = _runs(cur)
         verified = ledger.verify(cur) if request.query_params.get("verify") else None
-    finally:
-        cur.close()
     return page(request, "runs.html", who=who, runs=runs, verified=verified)
 
 
@@ -141,54 +146,38 @@ def tokens_page(request: Request, created: dict | None = None, message: str | No
     who, refused = regulator_only(request)
     if who is None:
         return refused
-    state = get_state(request)
-    cur = state.cursor()
-    try:
+    with closing(get_state(request).cursor()) as cur:
         listed = tokens.list_tokens(cur)
         ds_names, pf_names = queries.names(cur)
-    finally:
-        cur.close()
     return page(request, "tokens.html", status=status, who=who, tokens=listed, created=created, message=message,
                 platform_names=pf_names)
 
 
 @router.post("/tokens")
 async def create_token(request: Request):
-    who, refused = regulator_only(request)
+    who, form = await _regulator_form(request)
     if who is None:
-        return refused
-    form = await request.form()
-    if not check_csrf(who, form.get("csrf")):
-        return error_page(request, 403, i18n.Tr(lang_of(request))("bad_csrf"), who)
+        return form
     role, scope_id = str(form.get("role") or ""), str(form.get("scope_id") or "").strip() or None
     label = str(form.get("label") or "").strip() or None
     problem = tokens.token_request_problem(role, scope_id)
     if problem:
         return tokens_page(request, message=problem, status=422)
     state = get_state(request)
-    cur = state.cursor()
-    try:
+    with closing(state.cursor()) as cur:
         made = tokens.create_token(cur, role, scope_id=scope_id, label=label, created_by=who.token.who)
-    finally:
-        cur.close()
     state.token_table.invalidate()
     return tokens_page(request, created={"token": made.token, "token_id": made.info.token_id}, status=201)
 
 
 @router.post("/tokens/{token_id}/revoke")
 async def revoke_token(request: Request, token_id: str):
-    who, refused = regulator_only(request)
+    who, refused = await _regulator_form(request)
     if who is None:
         return refused
-    form = await request.form()
-    if not check_csrf(who, form.get("csrf")):
-        return error_page(request, 403, i18n.Tr(lang_of(request))("bad_csrf"), who)
     state = get_state(request)
-    cur = state.cursor()
-    try:
+    with closing(state.cursor()) as cur:
         info = tokens.revoke_token(cur, token_id, by=who.token.who)
-    finally:
-        cur.close()
     if info is None:
         return error_page(request, 404, f"no token with id {token_id!r}", who)
     state.token_table.invalidate()

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import time
+from contextlib import closing
 from urllib.parse import urlencode
 
 import duckdb
@@ -95,11 +96,8 @@ def sql_page(request: Request):
     raw_page = request.query_params.get("page", "1")
     page_no = int(raw_page) if raw_page.isdigit() and int(raw_page) >= 1 else 1
     size = state.settings.console_page_rows
-    cur = state.cursor()
-    try:
+    with closing(state.cursor()) as cur:
         schema = schema_comments(cur)
-    finally:
-        cur.close()
     result = refusal = None
     paged = False
     if sql.strip():
