@@ -28,7 +28,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,15 +47,10 @@ from ledgers import ledger  # noqa: E402
 from settlement.core import store
 from settlement.access import tokens  # noqa: E402
 from settlement.tools.credit_codes import credit_code  # noqa: E402
+from tests.support.live_server import free_port, wait_for_health  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "api"
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,15 +98,8 @@ def start_server(db: Path, port: int, env_extra: dict[str, str], http: str = "au
         cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "api.app:create_app", "--factory", "--port", str(port),
                "--http", http, "--loop", "asyncio", "--workers", "1"]
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"server did not start; see {log.name}")
+    wait_for_health(f"http://127.0.0.1:{port}", server, 60, log.name)
+    return server
 
 
 def stop_server(server: subprocess.Popen) -> None:

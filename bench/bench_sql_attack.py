@@ -21,7 +21,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,43 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from settlement.access import tokens  # noqa: E402
 from settlement.core import store  # noqa: E402
-from tests.support.live_server import children, free_port, proc_status  # noqa: E402
+from tests.support.live_server import free_port, proc_status, wait_for_health, watched  # noqa: E402
 
 ATTACK = "SELECT repeat('x', 1000000) AS s FROM range(1500)"
 MIB = 1024 * 1024
-
-
-class Sampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.server_peak, self.worker_peak = pid, 0, 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.server_peak = max(self.server_peak, proc_status(self.pid, "VmRSS"))
-            for child in children(self.pid):
-                self.worker_peak = max(self.worker_peak, proc_status(child, "VmRSS"))
-            self.stop.wait(0.05)
-
-
-class Health(threading.Thread):
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.latencies, self.failures = url, [], 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self.stop.is_set():
-                started = time.perf_counter()
-                try:
-                    ok = client.get(self.url + "/healthz").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.failures += not ok
-                self.latencies.append(time.perf_counter() - started)
-                self.stop.wait(0.2)
 
 
 def start(tree: Path, db: Path, port: int, limit: float) -> subprocess.Popen:
@@ -77,15 +43,8 @@ def start(tree: Path, db: Path, port: int, limit: float) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from settlement.cli import main; main()", "serve", "--db", str(db),
            "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     server = subprocess.Popen(cmd, env=env, cwd=tree, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"server did not start; see {log.name}")
+    wait_for_health(f"http://127.0.0.1:{port}", server, 60, log.name)
+    return server
 
 
 def main() -> None:
@@ -109,28 +68,22 @@ def main() -> None:
         httpx.post(url + "/v1/sql", json={"sql": "SELECT 1"}, headers=auth, timeout=60)
         time.sleep(1)
         baseline = proc_status(server.pid, "VmRSS")
-        sampler, health = Sampler(server.pid), Health(url)
-        sampler.start()
-        health.start()
-        time.sleep(0.5)
-        started = time.perf_counter()
-        r = httpx.post(url + "/v1/sql", json={"sql": args.sql}, headers=auth, timeout=600)
-        elapsed = time.perf_counter() - started
-        time.sleep(1)
-        sampler.stop.set()
-        health.stop.set()
-        sampler.join()
-        health.join()
+        with watched(url, server.pid, workers=True) as (health, sampler):
+            time.sleep(0.5)
+            started = time.perf_counter()
+            r = httpx.post(url + "/v1/sql", json={"sql": args.sql}, headers=auth, timeout=600)
+            elapsed = time.perf_counter() - started
+            time.sleep(1)
         body = r.json()
         what = body["error"]["code"] if r.status_code != 200 else \
             f"rows={body['row_count']} truncated_by={body.get('truncated_by')}"
         lat = sorted(health.latencies)
         print(f"tree {args.tree}; time limit {args.limit:g} s; query: {args.sql}")
         print(f"answer: HTTP {r.status_code} {what}, {len(r.content) / MIB:.1f} MiB, in {elapsed:.1f} s")
-        print(f"server RSS: baseline {baseline / MIB:.0f} MiB, peak {sampler.server_peak / MIB:.0f} MiB; "
+        print(f"server RSS: baseline {baseline / MIB:.0f} MiB, peak {sampler.peak / MIB:.0f} MiB; "
               f"VmHWM {proc_status(server.pid, 'VmHWM') / MIB:.0f} MiB; SQL workers' peak "
               f"{sampler.worker_peak / MIB:.0f} MiB")
-        print(f"/healthz: {len(lat)} polls, {health.failures} failed, median {statistics.median(lat) * 1000:.0f} ms, "
+        print(f"/healthz: {len(lat)} polls, {len(health.failures)} failed, median {statistics.median(lat) * 1000:.0f} ms, "
               f"max {lat[-1] * 1000:.0f} ms")
         print(f"load average: {os.getloadavg()[0]:.1f} (2 cores, shared)")
     finally:

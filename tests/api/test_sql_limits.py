@@ -7,7 +7,6 @@ against a 10 s limit, 1.5 GB answer, server at 6.4 GB, /healthz timing out) runs
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from api.settings import Settings
 from tests.support.api import ApiEnv, make_store
-from tests.support.live_server import children, proc_status, start_server
+from tests.support.live_server import children, proc_status, start_server, watched
 
 A = ApiEnv.auth
 ATTACK = "SELECT repeat('x', 1000000) AS s FROM range(1500)"
@@ -95,40 +94,6 @@ def test_a_worker_out_of_memory_answers_sql_too_big(small_worker_settings: Setti
         assert env.query("SELECT outcome FROM sql_log ORDER BY log_id") == [("too_big",), ("ok",)]
 
 
-class HealthPoller(threading.Thread):
-    """GET /healthz every 0.2 s; records each answer's latency (a timeout counts as its 5 s)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.latencies, self.failures = url, [], []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self.stop.is_set():
-                started = time.perf_counter()
-                try:
-                    status = client.get(self.url + "/healthz").status_code
-                    if status != 200:
-                        self.failures.append(status)
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                self.latencies.append(time.perf_counter() - started)
-                self.stop.wait(0.2)
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak = pid, 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, proc_status(self.pid, "VmRSS"))
-            self.stop.wait(0.05)
-
-
 SERVER_RSS_GROWTH_BOUND = 200 * MIB  # the 16 MiB byte cap, its copies, and Python's arenas
 
 
@@ -143,18 +108,12 @@ def test_the_attack_query_against_a_real_server_keeps_healthz_answering(tmp_path
         assert warm.status_code == 200  # snapshot built, a worker started
         time.sleep(0.5)
         baseline = proc_status(server.pid, "VmRSS")
-        poller, sampler = HealthPoller(server.url), RssSampler(server.pid)
-        poller.start()
-        sampler.start()
-        time.sleep(0.5)
-        started = time.perf_counter()
-        r = httpx.post(server.url + "/v1/sql", json={"sql": ATTACK}, headers=regulator, timeout=60)
-        elapsed = time.perf_counter() - started
-        time.sleep(0.5)
-        poller.stop.set()
-        sampler.stop.set()
-        poller.join()
-        sampler.join()
+        with watched(server.url, server.pid) as (poller, sampler):
+            time.sleep(0.5)
+            started = time.perf_counter()
+            r = httpx.post(server.url + "/v1/sql", json={"sql": ATTACK}, headers=regulator, timeout=60)
+            elapsed = time.perf_counter() - started
+            time.sleep(0.5)
         body = r.json()
         if r.status_code == 200:
             assert body["truncated_by"] == "bytes" and len(r.content) < 17 * MIB

@@ -9,22 +9,17 @@ downloaded: Playwright launches the system chromium by ``executable_path``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from settlement.access import tokens
 from settlement.core import store
 from settlement.core.params import load_params
 from settlement.tools.demo import load_and_settle
+from tests.support import live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -44,13 +39,7 @@ class Server:
     url: str
     db: Path
     tokens: dict[str, str]
-    process: subprocess.Popen
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    live: live_server.LiveServer
 
 
 @pytest.fixture(scope="session")
@@ -74,34 +63,12 @@ def console_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 
 def start_server(console_store, tmp_path: Path, **env: str) -> Server:
+    """A copy of the console store served; sign-ins are not rate limited (the tests sign in many times)."""
     src, made = console_store
     db = tmp_path / "served.duckdb"
     shutil.copy(src, db)
-    port = _free_port()
-    environ = {**os.environ, "SETTLE_LOGIN_MAX_ATTEMPTS": "1000", **env}
-    settle = Path(sys.executable).with_name("settle")
-    process = subprocess.Popen([str(settle), "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port),
-                                "--no-access-log"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"settle serve exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return Server(url, db, made, process)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("settle serve did not answer /healthz within 120 s (a loaded machine imports slowly)")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    live = live_server.start_server(db, seconds=120, **{"SETTLE_LOGIN_MAX_ATTEMPTS": "1000", **env})
+    return Server(live.url, db, made, live)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +76,7 @@ def server(console_store, tmp_path_factory):
     # a small row cap, so the SQL CSV download is streamed in several chunks
     s = start_server(console_store, tmp_path_factory.mktemp("served"), SETTLE_SQL_ROW_CAP="100")
     yield s
-    stop_server(s)
+    s.live.stop()
 
 
 @pytest.fixture(scope="module")
