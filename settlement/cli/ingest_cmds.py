@@ -132,12 +132,16 @@ def ingest_command(
     """Upload one trade file; prints the report. Exit 2 when the file was rejected."""
     _check_readable(file)
 
-    def remote(server: Server) -> tuple[ingest.UploadReport, None]:
-        if errors_out is not None:
-            fail("--errors-out reads the store, which `settle serve` holds: stop the server, or query "
-                 "rejected_rows through POST /v1/sql")
-        response = server.upload("/v1/local-uploads", file, accept=(422,), params={"accept_valid": accept_valid})
-        return decode(ingest.UploadReport, report_of(response)), None
+    def remote(server: Server) -> tuple[ingest.UploadReport, int | None]:
+        # The server keeps the rejected rows (as --errors-out names them: .xlsx or CSV) and links them
+        wanted = None if errors_out is None else "xlsx" if errors_out.suffix.lower() == ".xlsx" else "csv"
+        response = server.upload("/v1/local-uploads", file, accept=(422,),
+                                 params={"accept_valid": accept_valid, "rejected_rows_format": wanted})
+        body = report_of(response)
+        report = decode(ingest.UploadReport, body)
+        if errors_out is None or not report.rows_rejected:
+            return report, None
+        return report, _download_rejected_rows(server, report.upload_id, body.get("rejected_rows_url"), errors_out)
 
     report, written = dispatch(db, remote=remote,
                                local=lambda con: _ingest_locally(con, file, accept_valid, errors_out))
@@ -158,6 +162,22 @@ def _ingest_locally(con, file: Path, accept_valid: bool,
     if errors_out is not None and report.rows_rejected:
         written = errors_out_module.write_rejected_rows(con, report.upload_id, file, errors_out)
     return report, written
+
+
+def _download_rejected_rows(server: Server, upload_id: int, url: str | None, out: Path) -> int:
+    """Save the rejected rows the server kept to ``out``; the number of rows in them, as the local write says."""
+    if url is None:
+        fail(f"the server kept no rejected rows of upload {upload_id} (it could not read the file again)")
+    content = server.call("GET", url).content
+    out.write_bytes(content)
+    if out.suffix.lower() == ".xlsx":
+        import polars as pl
+
+        return pl.read_excel(out, sheet_id=1, infer_schema_length=0).height
+    import csv
+    import io
+
+    return sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))) - 1  # the header
 
 
 def _print_upload(report: ingest.UploadReport, format: ReportFormat, errors_out: Path | None, written) -> None:

@@ -152,3 +152,50 @@ def test_token_routes_name_the_person_for_the_local_admin(env):
     assert made.status_code == 201 and made.json()["created_by"] == "cli:张"
     revoked = env.client.post(f"/v1/tokens/{made.json()['token_id']}/revoke", headers=auth(admin, "cli:li"))
     assert revoked.status_code == 200 and revoked.json()["revoked_by"] == "cli:li"
+
+
+def bad_rows(path: Path) -> Path:
+    """Two good rows and two rejected ones (an amount that is not money, a buyer id with a wrong check character)."""
+    good = [f"OK-{i},913301108573022438,XH-EDU-QA,{OWNER},{credit_code(710 + i)},2024-07-01T10:00:00,5.00"
+            for i in range(2)]
+    bad = [f"BAD-1,913301108573022438,XH-EDU-QA,{OWNER},{credit_code(720)},2024-07-01T10:00:00,abc",
+           f"=BAD-2,913301108573022438,XH-EDU-QA,{OWNER},{credit_code(721)[:-1]}0,2024-07-01T10:00:00,5.00"]
+    path.write_text("trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at,amount\n"
+                    + "\n".join([good[0], bad[0], good[1], bad[1]]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("wanted", [None, "csv", "xlsx"])
+def test_local_upload_keeps_the_rejected_rows_in_the_format_asked(env, tmp_path, wanted):
+    from settlement.inputs.errors_out import write_rejected_rows
+
+    env, admin = env
+    file = bad_rows(tmp_path / "bad.csv")
+    params = {"rejected_rows_format": wanted} if wanted else {}
+    got = env.client.post("/v1/local-uploads", params=params, files={"file": ("bad.csv", file.read_bytes())},
+                          headers=auth(admin, "cli:a"))
+    assert got.status_code == 422 and got.json()["rows_rejected"] == 2
+    upload_id = got.json()["upload_id"]
+    assert got.json()["rejected_rows_url"] == f"/v1/uploads/{upload_id}/rejected-rows"
+    rows = env.client.get(got.json()["rejected_rows_url"], headers=auth(env.regulator))
+    assert rows.status_code == 200
+    suffix = ".xlsx" if wanted == "xlsx" else ".csv"  # as asked, else as uploaded (CSV)
+    direct = tmp_path / f"direct{suffix}"
+    assert write_rejected_rows(env.state.cursor(), upload_id, file, direct) == 2
+    if suffix == ".csv":
+        assert rows.content == direct.read_bytes()
+        lines = rows.content.decode("utf-8-sig").splitlines()
+        assert lines[0] == "trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at,amount,error_column,error_reason"
+        assert lines[1] == (f"BAD-1,913301108573022438,XH-EDU-QA,{OWNER},{credit_code(720)},2024-07-01T10:00:00,abc,"
+                            "amount,\"not a decimal amount: 'a' is not allowed (only digits, one '.' and ',' between "
+                            "groups of three, as in 1,234,567.50)\"")
+        assert lines[2].startswith("'=BAD-2,") and ",buyer_id; trade_id," in lines[2] and len(lines) == 3
+    else:
+        import polars as pl
+
+        served = tmp_path / "served.xlsx"
+        served.write_bytes(rows.content)
+        assert pl.read_excel(served).equals(pl.read_excel(direct)) and pl.read_excel(served).height == 2
+    refused = env.client.post("/v1/local-uploads", params={"rejected_rows_format": "pdf"},
+                              files={"file": ("bad.csv", file.read_bytes())}, headers=auth(admin))
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"

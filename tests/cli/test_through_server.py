@@ -281,3 +281,65 @@ def test_tokens_through_the_server(stores):
     assert refused.value.code == 401
     same(("tokens", "revoke", "tok_000000000000"), served, local, code=1)
     same(("tokens", "create", "--role", "owner"), served, local, code=1)
+
+
+def _bad_rows(path: Path) -> Path:
+    """Two good rows and two rejected ones (an amount that is not money; a formula-like id and a bad buyer id)."""
+    from settlement.tools.credit_codes import credit_code
+
+    head = "trade_id,platform_id,dataset_id,seller_id,buyer_id,traded_at,amount"
+    rows = [f"{tid},913301108573022438,XH-EDU-QA,913301024727064153,{buyer},2024-07-01T10:00:00,{amount}"
+            for tid, buyer, amount in (("OK-1", credit_code(710), "5.00"), ("BAD-1", credit_code(720), "abc"),
+                                       ("OK-2", credit_code(711), "5.00"), ("=BAD-2", credit_code(721)[:-1] + "0",
+                                                                            "5.00"))]
+    if path.suffix == ".xlsx":
+        import xlsxwriter
+
+        book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
+        sheet = book.add_worksheet()
+        for r, line in enumerate([head, *rows]):
+            for c, value in enumerate(line.split(",")):
+                sheet.write_string(r, c, value)
+        book.close()
+    else:
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("upload, out", [("csv", "csv"), ("csv", "xlsx"), ("xlsx", "csv")])
+def test_ingest_errors_out_through_the_server(stores, tmp_path, upload, out):
+    """The server keeps the rejected rows in the format --errors-out names; the CLI saves them there: the same
+    file and the same report as when the CLI reads the store itself."""
+    import polars as pl
+
+    served, local, _ = stores
+    file = _bad_rows(tmp_path / f"bad-{upload}-{out}.{upload}")
+    outs = [tmp_path / f"served.{out}", tmp_path / f"local.{out}"]
+    done = [settle("ingest", file, "--errors-out", o, db=db) for db, o in zip((served, local), outs)]
+    assert [d.returncode for d in done] == [2, 2] and done[0].stderr == done[1].stderr == ""
+    texts = [d.stdout.replace(str(o), "OUT") for d, o in zip(done, outs)]
+    assert texts[0] == texts[1]
+    assert texts[0].endswith("  2 rejected rows written to OUT (fix them there and upload that file)\n")
+    if out == "csv":
+        assert outs[0].read_bytes() == outs[1].read_bytes()
+        lines = outs[0].read_text(encoding="utf-8-sig").splitlines()
+        assert [line.split(",")[0] for line in lines] == ["trade_id", "BAD-1", "'=BAD-2"]
+    else:
+        frames = [pl.read_excel(o, infer_schema_length=0) for o in outs]
+        assert frames[0].equals(frames[1]) and frames[0]["trade_id"].to_list() == ["BAD-1", "=BAD-2"]
+    as_json = [json.loads(settle("ingest", file, "--format", "json", "--errors-out", o, db=db).stdout)
+               for db, o in zip((served, local), outs)]
+    assert [(j["errors_out_rows"], j["status"]) for j in as_json] == [(2, "rejected")] * 2
+    assert as_json[0]["errors_out"] == str(outs[0]) and as_json[1]["errors_out"] == str(outs[1])
+
+
+def test_ingest_errors_out_without_rejected_rows_through_the_server(stores, tmp_path):
+    served, local, _ = stores
+    file = tmp_path / "header-only.csv"
+    file.write_text("trade_id,platform_id\nx,y\n", encoding="utf-8")
+    outs = [tmp_path / "s.csv", tmp_path / "l.csv"]
+    done = [settle("ingest", file, "--errors-out", o, db=db) for db, o in zip((served, local), outs)]
+    assert [d.returncode for d in done] == [2, 2]
+    assert done[0].stdout.replace(str(outs[0]), "OUT") == done[1].stdout.replace(str(outs[1]), "OUT")
+    assert done[0].stdout.endswith("  no rejected rows: OUT not written\n".replace("OUT", str(outs[0])))
+    assert not outs[0].exists() and not outs[1].exists()
