@@ -99,11 +99,14 @@ CHINESE_HEADER = {"trade_id": "交易编号", "platform_id": "平台", "dataset_
 
 
 def gb18030_copy(csv_path: Path, out: Path) -> Path:
-    """The file as Excel's zh-CN "CSV" saves it: Chinese column names, GB18030 (streamed; rows are ASCII)."""
+    """The file as Excel's zh-CN "CSV" saves it: Chinese column names, GB18030, CR LF line ends throughout
+    (streamed; the generated rows are ASCII with LF ends). A CR LF header over LF rows is not what Excel writes,
+    and the engine refuses it as mixed line ends."""
     with csv_path.open("rb") as src, out.open("wb") as dst:
         header = src.readline().decode("utf-8").rstrip("\r\n").split(",")
         dst.write((",".join(CHINESE_HEADER.get(h, h) for h in header) + "\r\n").encode("gb18030"))
-        shutil.copyfileobj(src, dst, 16 * 2**20)
+        while chunk := src.read(16 * 2**20):
+            dst.write(chunk.replace(b"\n", b"\r\n"))
     return out
 
 

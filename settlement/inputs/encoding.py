@@ -30,6 +30,12 @@ class TextFacts:
     ascii: bool
     nul_line: int | None  # 1-based line of the first NUL byte, None when there is none
     long_line: int | None = None  # 1-based line of the first line longer than LONG_LINE bytes, if any
+    crlf_lines: int = 0  # lines ending in CR LF
+    lf_lines: int = 0  # every LF (so lf_lines - crlf_lines end in a bare LF, rows or quoted cells)
+
+    @property
+    def mixed_line_ends(self) -> bool:
+        return 0 < self.crlf_lines < self.lf_lines
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class TextTracker:
         self._lines_seen = 0
         self._line_start = 0  # offset of the start of the current line
         self.long_line: int | None = None
+        self._crlf = 0
+        self._last_byte = b""  # a CR that ends one chunk and an LF that starts the next are one CR LF
 
     def _track_lines(self, chunk: bytes) -> None:
         """Lines longer than LONG_LINE, found with a few memchr calls per chunk (no per-line loop)."""
@@ -85,6 +93,8 @@ class TextTracker:
                 self.nul_line = self._lines_seen + chunk.count(b"\n", 0, at) + 1
         self._track_lines(chunk)
         self._lines_seen += chunk.count(b"\n")
+        self._crlf += chunk.count(b"\r\n") + (self._last_byte == b"\r" and chunk[:1] == b"\n")
+        self._last_byte = chunk[-1:] or self._last_byte
         self._offset += len(chunk)
         if self.ascii and not chunk.isascii():
             self.ascii = False
@@ -100,7 +110,7 @@ class TextTracker:
                 self.utf8 = False
 
     def facts(self) -> TextFacts:
-        return TextFacts(self.utf8, self.ascii, self.nul_line, self.long_line)
+        return TextFacts(self.utf8, self.ascii, self.nul_line, self.long_line, self._crlf, self._lines_seen)
 
 
 def _decodes_cleanly(path: Path, encoding: str) -> bool:

@@ -201,6 +201,11 @@ def read_error_reason(facts: FileFacts, exc: Exception) -> str:
         line = text.split("line ", 1)[1].split()[0].strip(".:,") if "line " in text else "?"
         return (f"line {line} is longer than {MAX_LINE_BYTES:,} bytes: a damaged or binary file, not a CSV "
                 "export (re-export it from the spreadsheet)")
+    if facts.text is not None and facts.text.mixed_line_ends and "state machine" in text:
+        # DuckDB takes the header's CR LF as every row's end; rows ending in a bare LF then fail to parse
+        return (f"the file mixes line ends: {facts.text.crlf_lines:,} lines end in CR LF (as Excel writes) and "
+                f"{facts.text.lf_lines - facts.text.crlf_lines:,} in a bare LF (rows appended by another tool?): "
+                "open it in Excel and save it again as 'CSV UTF-8'")
     return f"cannot read the file as {facts.file_format}: {_short(exc)}"
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from settlement.inputs import ingest, registry
-from tests.support.ingest import BUYER, BUYER2, HEADER, PLATFORM, SELLER, csv_file, errors_of, new_store, sale, write
+from tests.support.ingest import BUYER, BUYER2, HEADER, PLATFORM, SELLER, csv_file, errors_of, refund, sale, write
 
 ZH_HEADER = "交易编号,平台,数据集,卖方,买方,交易时间,金额,币种,类型,原交易编号"
 GB_WARNING = "file encoding: GB18030 (read as such; save as 'CSV UTF-8' to avoid this)"
@@ -253,3 +253,19 @@ def test_a_second_cursor_of_the_same_store_reads_exports_too(tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_mixed_line_ends_name_the_cause_not_duckdbs_parser_state(con, tmp_path):
+    """Rows appended with LF under Excel's CR LF header: DuckDB takes CR LF as every row's end and stops with
+    "state machine reached an invalid state"; the report says what is wrong with the file instead."""
+    rows = [sale(f"t{i}") for i in range(3000)] + [refund("r1", "t1", "1.00")]  # a last cell that is not empty
+    path = tmp_path / "mixed.csv"
+    path.write_bytes((HEADER + "\r\n" + "\n".join(rows) + "\n").encode())
+    report = ingest.ingest_file(con, path, uploaded_by="t")
+    assert report.status == "rejected" and report.rows_stored == 0
+    assert report.file_error == ("the file mixes line ends: 1 lines end in CR LF (as Excel writes) and 3,001 in a "
+                                 "bare LF (rows appended by another tool?): open it in Excel and save it again as "
+                                 "'CSV UTF-8'")
+    crlf = tmp_path / "crlf.csv"  # the same rows with Excel's CR LF throughout are stored
+    crlf.write_bytes((HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    assert ingest.ingest_file(con, crlf, uploaded_by="t").rows_stored == 3001
