@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from settlement.inputs import ingest, registry
-from tests.support.ingest import BUYER, BUYER2, HEADER, PLATFORM, SELLER, csv_file, errors_of, refund, sale, write
+from tests.support.ingest import BUYER, BUYER2, HEADER, PLATFORM, SELLER, csv_file, errors_of, new_store, refund, sale, write
 
 ZH_HEADER = "交易编号,平台,数据集,卖方,买方,交易时间,金额,币种,类型,原交易编号"
 GB_WARNING = "file encoding: GB18030 (read as such; save as 'CSV UTF-8' to avoid this)"
