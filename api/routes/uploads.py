@@ -127,7 +127,8 @@ def retract_upload(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeD
 @router.get("/{upload_id}/rejected-rows", summary="An upload's rejected rows to fix in Excel (its operator, regulator)",
             description="The rejected rows of an upload sent through this API, in the file's own columns plus "
                         "`error_column` and `error_reason`: CSV (UTF-8 with BOM), or xlsx for an xlsx upload. "
-                        "404 when the upload has none kept (no rejected rows, or it was loaded by the CLI).",
+                        "404 when the upload has none kept (no rejected rows, or the CLI loaded it with no server "
+                        "running).",
             response_class=FileResponse, responses=responses(401, 403, 404, 422))
 def get_rejected_rows(state: StateDep, token: OperatorOrRegulatorDep, scope: ScopeDep, con: CursorDep,
                       upload_id: int = UploadId) -> FileResponse:
