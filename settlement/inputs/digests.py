@@ -22,6 +22,10 @@ import duckdb
 
 VERSION = "rows-v1"
 CHUNK_ROWS = 4096
+# Chunks are digested a batch of rows at a time: string_agg holds a chunk's texts until it is hashed, so one
+# query over a 10M-row upload needed ~2 GB (verify ran out of memory at the default limit). A multiple of
+# CHUNK_ROWS, so a batch never splits a chunk.
+BATCH_ROWS = 256 * CHUNK_ROWS
 
 # source -> (table, id column, [(column, type)]) ; type: t(ext) | i(nstant) | v(alue cast to text)
 _SOURCES: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
@@ -80,8 +84,8 @@ def _top_sql(chunks: str) -> str:
 def record(con: duckdb.DuckDBPyConnection, source: str, ref_id: int) -> str:
     """Record the digest of the rows ``ref_id`` (an upload id or registry load id) stored, inside the
     caller's transaction. An upload or load that stored no rows records the digest of nothing."""
-    chunks = chunks_sql(source, f"ref_id = {int(ref_id)}")
-    con.execute(f"INSERT INTO input_digest_chunks {chunks}")
+    for batch in _batches(con, source, int(ref_id)):
+        con.execute(f"INSERT INTO input_digest_chunks {chunks_sql(source, _rows_of(batch))}")
     stored = con.execute(
         f"SELECT rows, digest FROM ({_top_sql('SELECT * FROM input_digest_chunks WHERE source = ? AND ref_id = ?')})",
         [source, int(ref_id)],
@@ -123,25 +127,51 @@ def current(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
             con.execute("SELECT source, ref_id, digest FROM input_digests ORDER BY source, ref_id").fetchall()]
 
 
+def _batches(con: duckdb.DuckDBPyConnection, source: str, ref_id: int | None = None) -> list[tuple[int, int]]:
+    """(ref_id, first chunk) of each batch of BATCH_ROWS row numbers of ``source`` (of one ``ref_id``, or of
+    every id stored or recorded), in (ref_id, row) order."""
+    table, id_col, _ = _SOURCES[source]
+    only = "" if ref_id is None else f"WHERE {id_col} = {int(ref_id)}"
+    recorded = "" if ref_id is None else f"AND ref_id = {int(ref_id)}"
+    spans = con.execute(f"""
+        SELECT ref_id, max(last) FROM (
+            SELECT {id_col} AS ref_id, max(row_number) AS last FROM {table} {only} GROUP BY 1
+            UNION ALL SELECT ref_id, max(last_row) FROM input_digest_chunks WHERE source = '{source}' {recorded}
+            GROUP BY 1) GROUP BY 1 ORDER BY 1""").fetchall()
+    return [(int(rid), lo // CHUNK_ROWS) for rid, last in spans for lo in range(0, int(last) + 1, BATCH_ROWS)]
+
+
+def _rows_of(batch: tuple[int, int]) -> str:
+    ref_id, chunk = batch
+    return f"ref_id = {ref_id} AND row_number >= {chunk * CHUNK_ROWS} AND row_number < {chunk * CHUNK_ROWS + BATCH_ROWS}"
+
+
+def _chunks_of(batch: tuple[int, int]) -> str:
+    ref_id, chunk = batch
+    return f"ref_id = {ref_id} AND chunk >= {chunk} AND chunk < {chunk + BATCH_ROWS // CHUNK_ROWS}"
+
+
 def first_mismatch(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Recompute every chunk from the stored rows; the first (source, id, chunk) whose rows no longer match
-    what was recorded, or whose recorded digests no longer add up, as a sentence; None when all match."""
+    """Recompute every chunk from the stored rows (a batch at a time: memory stays bounded); the first
+    (source, id, chunk) whose rows no longer match what was recorded, or whose recorded digests no longer add
+    up, as a sentence; None when all match."""
     for source in SOURCES:
-        table, _, _ = _SOURCES[source]
-        bad = con.execute(f"""
-            WITH now AS ({chunks_sql(source)}),
-            rec AS (SELECT * FROM input_digest_chunks WHERE source = '{source}')
-            SELECT coalesce(n.ref_id, r.ref_id) AS ref_id, coalesce(n.chunk, r.chunk) AS chunk,
-                   coalesce(n.first_row, r.first_row), coalesce(n.last_row, r.last_row), n.rows, r.rows
-            FROM now n FULL OUTER JOIN rec r ON r.ref_id = n.ref_id AND r.chunk = n.chunk
-            WHERE n.digest IS DISTINCT FROM r.digest
-            ORDER BY 1, 2 LIMIT 1""").fetchall()
-        if bad:
-            ref_id, _, first, last, now_rows, rec_rows = bad[0]
-            owner = f"upload {ref_id}" if source == "upload" else f"{source} load {ref_id}"
-            return (f"{table} of {owner}, rows {first}–{last}: the stored rows no longer match the digest recorded "
-                    f"when they were stored ({rec_rows or 0} rows recorded, {now_rows or 0} now: edited, added "
-                    "or deleted)")
+        table = _SOURCES[source][0]
+        for batch in _batches(con, source):
+            bad = con.execute(f"""
+                WITH now AS ({chunks_sql(source, _rows_of(batch))}),
+                rec AS (SELECT * FROM input_digest_chunks WHERE source = '{source}' AND {_chunks_of(batch)})
+                SELECT coalesce(n.ref_id, r.ref_id) AS ref_id, coalesce(n.chunk, r.chunk) AS chunk,
+                       coalesce(n.first_row, r.first_row), coalesce(n.last_row, r.last_row), n.rows, r.rows
+                FROM now n FULL OUTER JOIN rec r ON r.ref_id = n.ref_id AND r.chunk = n.chunk
+                WHERE n.digest IS DISTINCT FROM r.digest
+                ORDER BY 1, 2 LIMIT 1""").fetchall()
+            if bad:
+                ref_id, _, first, last, now_rows, rec_rows = bad[0]
+                owner = f"upload {ref_id}" if source == "upload" else f"{source} load {ref_id}"
+                return (f"{table} of {owner}, rows {first}–{last}: the stored rows no longer match the digest "
+                        f"recorded when they were stored ({rec_rows or 0} rows recorded, {now_rows or 0} now: "
+                        "edited, added or deleted)")
     bad = con.execute(f"""
         SELECT d.source, d.ref_id FROM input_digests d
         LEFT JOIN ({_top_sql('SELECT * FROM input_digest_chunks')}) t USING (source, ref_id)

@@ -217,3 +217,29 @@ def test_anchor_of_a_plain_entry_hash(con) -> None:
     h = con.execute("SELECT hash FROM ledger_entries WHERE entry_id = 1").fetchall()[0][0]
     assert check_anchor(con, h) is None
     assert check_anchor(con, hashlib.sha256(b"x").hexdigest()) is not None
+
+
+def test_digests_are_the_same_a_batch_at_a_time_and_find_an_edit_in_a_later_batch(tmp_path, monkeypatch) -> None:
+    """Verify digests a batch of rows at a time (a 10M-row store ran out of memory in one query): with one
+    chunk per batch, a 10,000-row upload (rows 2..10001: chunks 0, 1, 2) records the same digest, and an edit
+    in the third chunk is named by its rows (8192..10001)."""
+    from settlement.inputs import digests, ingest
+    from tests.support.ingest import csv_file, new_store
+    from tests.support.ingest import sale as csv_sale
+
+    con = new_store(tmp_path)
+    ingest.ingest_file(con, csv_file(tmp_path, "big.csv", *(csv_sale(f"t{i}") for i in range(10_000))),
+                       uploaded_by="t")
+    whole = digests.current(con)
+    monkeypatch.setattr(digests, "BATCH_ROWS", digests.CHUNK_ROWS)
+    con.execute("DELETE FROM input_digest_chunks; DELETE FROM input_digests")
+    digests.record(con, "upload", 1)
+    assert digests.current(con) == whole
+    assert con.execute("SELECT chunk, first_row, last_row, rows FROM input_digest_chunks ORDER BY chunk").fetchall() == [
+        (0, 2, 4095, 4094), (1, 4096, 8191, 4096), (2, 8192, 10001, 1810)]
+    assert digests.first_mismatch(con) is None
+    con.execute("UPDATE trade_rows SET amount = amount + 1 WHERE trade_id = 't9000'")
+    assert digests.first_mismatch(con) == (
+        "trade_rows of upload 1, rows 8192–10001: the stored rows no longer match the digest recorded when they "
+        "were stored (1810 rows recorded, 1810 now: edited, added or deleted)")
+    con.close()
