@@ -69,9 +69,8 @@ def _ingest(state, path, file_name: str, who: Viewer) -> ingest.UploadReport:
     with closing(state.cursor()) as cur:
         report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=who.token.who, accept_valid=False,
                                     platform_scope=who.scope.scope_id)
-        if report.status == "rejected":  # the operator gets its own rows back to fix (issue 10 item 4)
-            errors_out.keep_rejected_rows(cur, report.upload_id, report.file_format, path,
-                                          state.settings.rejected_rows_dir())
+        # the operator gets its own rows back to fix (issue 10 item 4)
+        errors_out.keep_rejected_rows(cur, report, path, state.settings.rejected_rows_dir())
         return report
 
 

@@ -43,10 +43,9 @@ async def post_local_upload(request: Request, state: StateDep, token: LocalAdmin
                             ) -> JSONResponse:
     def work(cur, path: FilePath, file_name: str) -> tuple[ingest.UploadReport, bool]:
         report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=by, accept_valid=accept_valid)
-        kept = report.status in ("rejected", "partial") and errors_out.keep_rejected_rows(
-            cur, report.upload_id, rejected_rows_format or report.file_format, path,
-            state.settings.rejected_rows_dir()) is not None
-        return report, kept
+        kept = errors_out.keep_rejected_rows(cur, report, path, state.settings.rejected_rows_dir(),
+                                             rejected_rows_format)
+        return report, kept is not None
 
     report, kept = await with_spooled_file(request, state, work)
     body = report.to_json_dict() | {"rejected_rows_url": f"/v1/uploads/{report.upload_id}/rejected-rows" if kept

@@ -49,9 +49,7 @@ def _ingest(cur: duckdb.DuckDBPyConnection, path: FilePath, file_name: str, *, r
     """The report, and whether its rejected rows were kept for ``GET /v1/uploads/{id}/rejected-rows``."""
     report = ingest.ingest_file(cur, path, file_name=file_name, uploaded_by=token.who,
                                 accept_valid=accept_valid, platform_scope=token.scope_id)
-    kept = report.status in ("rejected", "partial") and errors_out.keep_rejected_rows(
-        cur, report.upload_id, report.file_format, path, rejected_dir) is not None
-    return report, kept
+    return report, errors_out.keep_rejected_rows(cur, report, path, rejected_dir) is not None
 
 
 def rejected_rows_url(upload_id: int) -> str:

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from settlement.core.errors import UserError
-from settlement.inputs.common import FORMULA_STARTS
+from settlement.inputs.common import FORMULA_STARTS, UploadReport
 from settlement.inputs.encoding import as_utf8
 from settlement.inputs.tabular import _sql_str, check_zip, file_facts
 
@@ -114,11 +114,15 @@ def find_kept_rejected_rows(folder: Path, upload_id: int) -> Path | None:
     return None
 
 
-def keep_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, file_format: str, path: Path,
-                       folder: Path) -> Path | None:
-    """Server side, while the spooled upload still exists: write its rejected rows next to the store so the
-    report can link to them (the spooled file itself is removed). None when no row of the file was rejected
-    (a whole-file error has no rows to give back) or the file cannot be read again."""
+def keep_rejected_rows(con: duckdb.DuckDBPyConnection, report: UploadReport, path: Path, folder: Path,
+                       file_format: str | None = None) -> Path | None:
+    """Server side, while the spooled upload of ``report`` still exists: write its rejected rows next to the
+    store so the report can link to them (the spooled file itself is removed), as ``file_format`` (default:
+    the upload's). None when the upload rejected no row (stored or duplicate; a whole-file error has no rows
+    to give back) or the file cannot be read again."""
+    if report.status not in ("rejected", "partial"):
+        return None
+    upload_id, file_format = report.upload_id, file_format or report.file_format
     has_rows = con.execute("SELECT count(*) FROM rejected_rows WHERE upload_id = ? AND row_number IS NOT NULL",
                            [upload_id]).fetchall()[0][0]
     if not has_rows:
