@@ -81,16 +81,22 @@ class DatasetExplanation:
 
 
 @dataclass(frozen=True)
-class PlatformExplanation:
-    year: int
-    platform_id: str
-    run_id: int
+class PlatformFigures:
+    """Clause 7 figures of one platform and year as a run stored them (run_platform_results, P11): read by
+    the explanation and by the lifecycle statement (settlement.lifecycle.statement)."""
     eligible_sales: int
     volume: Decimal
     rate: Decimal | None
     subsidy_uncapped: Decimal
     cap: Decimal | None
     target: Decimal
+
+
+@dataclass(frozen=True)
+class PlatformExplanation(PlatformFigures):
+    year: int
+    platform_id: str
+    run_id: int
     ledger_balance: Decimal
     excluded_by_reason: dict[str, int]
     excluded: tuple[ExcludedTrade, ...]

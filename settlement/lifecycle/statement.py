@@ -26,6 +26,7 @@ import duckdb
 
 from ledgers.runchain import current_anchor
 from settlement.core.errors import UserError
+from settlement.explain import PlatformFigures
 from settlement.integrity.flags import year_flags
 from settlement.lifecycle.documents import Document, Section
 from settlement.lifecycle.notice import CLAUSE_ZH
@@ -81,17 +82,6 @@ class DatasetLine:
 
 
 @dataclass(frozen=True)
-class PlatformLine:
-    """Clause 7 behind a platform's amount (results in force)."""
-    eligible_sales: int
-    volume: Decimal
-    rate: Decimal | None
-    subsidy_uncapped: Decimal
-    cap: Decimal | None
-    target: Decimal
-
-
-@dataclass(frozen=True)
 class FlagLine:
     flag_id: int
     code: str
@@ -114,7 +104,7 @@ class Statement:
     notices: tuple[tuple, ...]  # ref, on_date, until_date, clause, dataset_id, amount
     payments: tuple[tuple, ...]  # batch, on_date, clause, dataset_id, amount, kind, paid_on
     datasets: tuple[DatasetLine, ...]
-    platform: tuple[PlatformLine, ...]
+    platform: tuple[PlatformFigures, ...]  # clause 7 behind a platform's amount (results in force)
     exclusions: tuple[tuple[int, str, int], ...]  # clause, reason, trades
     flags: tuple[FlagLine, ...] | None  # None: not shown to this reader
 
@@ -205,7 +195,7 @@ def statement(con: duckdb.DuckDBPyConnection, year: int, beneficiary_id: str, *,
         per_reason[(clause, reason)] += n
     datasets = tuple(replace(DatasetLine(*_money(r, 6, 8, 9, 10, 12, 14, 15)), excluded_trades=per_dataset[r[0]])
                      for r in _rows(con, DATASETS_SQL, p))
-    platform = tuple(PlatformLine(*r) for r in _rows(
+    platform = tuple(PlatformFigures(*r) for r in _rows(
         con, "SELECT eligible_sales, volume, rate, subsidy_uncapped, cap, target FROM current_platform_results "
              "WHERE year = $y AND platform_id = $b", p))
     run = con.execute("SELECT max(run_id) FROM current_runs WHERE year = ?", [year]).fetchall()[0][0]
