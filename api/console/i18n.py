@@ -51,6 +51,11 @@ M = {
     "excluded": ("未计入的交易", "Excluded trades"), "reason": ("原因", "Reason"), "detail": ("说明", "Detail"),
     "trade": ("交易", "Trade"), "count": ("笔数", "Count"), "amount": ("金额", "Amount"),
     "none": ("无", "none"), "more_rows": ("另有 {n} 笔未列出", "{n} more not listed"),
+    # the main page's bounds (links to the dataset page, which lists everything)
+    "more_groups": ("另有 {k} 个调用企业组，见数据集页面", "and {k} more caller group{s} on the dataset page"),
+    "more_buyers": ("另有 {k} 家调用企业，见数据集页面", "and {k} more buyer{s} on the dataset page"),
+    "more_excluded": ("另有 {k} 笔未计入的交易，见数据集页面", "{k} more on the dataset page"),
+    "datasets_page": ("第 {a}–{b} 个数据集，共 {n} 个", "Datasets {a}–{b} of {n}"),
     "revenue": ("月度销售额", "Monthly revenue"),
     "provisional": ("暂定：核算批次 {r} 之后又上传了 {n} 笔交易", "Provisional: {n} trades since run {r}"),
     "statement": ("对账单", "Statement"), "download_csv": ("下载 CSV", "Download CSV"),

@@ -2,6 +2,11 @@
 paths, amounts, exclusions by reason, monthly revenue, provisional flag; one dataset's page; statements
 (the lifecycle statement's figures, ``settlement.lifecycle.statement``).
 
+The main page is bounded (issue 12: the heaviest owner's page was 2.4 MB, and its size was the cost of every
+hit): per dataset the first ``GROUPS_SHOWN`` caller groups with at most ``BUYERS_SHOWN`` buyers each and the
+first ``EXCLUDED_SHOWN`` excluded trades (counts by reason are all of them), each with "and K more" linking
+to the dataset page, which shows everything; ``DATASETS_PER_PAGE`` dataset cards per page.
+
 Every dataset passes ``settlement.access.scope.visible_dataset`` (as `GET /v1/datasets/{id}/status`)
 before ``settlement.explain.explain_dataset`` reads it: another owner's dataset is a 404 page like a
 missing one. Computes no rule. Must not import the other page modules.
@@ -10,7 +15,7 @@ missing one. Computes no rule. Must not import the other page modules.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import duckdb
@@ -30,12 +35,53 @@ from settlement.lifecycle import statement as lifecycle_statement
 router = APIRouter(include_in_schema=False)
 
 
+GROUPS_SHOWN = 10  # caller groups per dataset on the main page, counted groups first
+BUYERS_SHOWN = 5  # buyers per caller group there
+EXCLUDED_SHOWN = 5  # excluded trades listed per dataset there (explain_dataset reads only these)
+DATASETS_PER_PAGE = 20  # dataset cards per main page (?page=N); the total and the chart cover all
+
+
+@dataclass(frozen=True)
+class GroupShown:
+    number: int  # its place among the dataset's groups, counted first (the same on both pages)
+    group: explain.CallerGroup
+    buyers: tuple[tuple[str, int, Decimal], ...]  # the first ones shown
+    merge_paths: tuple[str, ...]  # the paths of the buyers shown (path i: buyers[i + 1] joins buyers[0])
+    more_buyers: int
+
+
 @dataclass(frozen=True)
 class DatasetCard:
     dataset_id: str
     name: str
-    x: explain.DatasetExplanation
+    x: explain.DatasetExplanation  # on the main page without its groups (the card holds those it shows)
     paid: Decimal
+    groups: tuple[GroupShown, ...] = ()
+    more_groups: int = 0
+    bounded: bool = False  # the main page's card: "and K more" link to the dataset page
+
+
+def shown_groups(groups: tuple[explain.CallerGroup, ...], first: int | None, buyers: int | None
+                 ) -> tuple[tuple[GroupShown, ...], int]:
+    """Counted groups first, each side in explain's order; the first ``first`` groups with their first
+    ``buyers`` buyers (None: all), and how many groups are left out."""
+    ordered = [g for g in groups if g.counted] + [g for g in groups if not g.counted]
+    cut = ordered if first is None else ordered[:first]
+    paths_end = None if buyers is None else max(0, buyers - 1)
+    shown = tuple(GroupShown(i, g, g.buyers[:buyers], g.merge_paths[:paths_end], len(g.buyers[buyers:]) if buyers
+                             is not None else 0) for i, g in enumerate(cut, start=1))
+    return shown, len(ordered) - len(cut)
+
+
+def make_card(dataset_id: str, name: str, x: explain.DatasetExplanation, paid: Decimal, *, bounded: bool
+              ) -> DatasetCard:
+    """A dataset's card: bounded for the main page (and holding only the groups it shows, since the page
+    data is cached), complete for the dataset page."""
+    if not bounded:
+        groups, more = shown_groups(x.groups, None, None)
+        return DatasetCard(dataset_id, name, x, paid, groups, more, False)
+    groups, more = shown_groups(x.groups, GROUPS_SHOWN, BUYERS_SHOWN)
+    return DatasetCard(dataset_id, name, replace(x, groups=()), paid, groups, more, True)
 
 
 @dataclass(frozen=True)
@@ -58,10 +104,12 @@ def _card(con, scope: Scope, dataset_id: str, year: int, names: dict, paid: dict
         return None
     owner = None if scope.everything else scope.scope_id
     x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=owner)
-    return DatasetCard(dataset_id, names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")))
+    return make_card(dataset_id, names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")),
+                     bounded=True)
 
 
-def owner_view(con: duckdb.DuckDBPyConnection, scope: Scope, year_req: int | None, limit: int = 50) -> OwnerView:
+def owner_view(con: duckdb.DuckDBPyConnection, scope: Scope, year_req: int | None,
+               limit: int = EXCLUDED_SHOWN) -> OwnerView:
     years = queries.run_years(con)
     year = year_req if year_req is not None else queries.default_year(con, years, owner_id=scope.scope_id)
     if year is None or queries.last_run(con, year) is None:
@@ -104,7 +152,16 @@ async def owner_home(request: Request, who: Viewer):
     year = year_arg(request, [], None)
     key = _view_key(request, who, year)
     view = await console_state(request).views.get(key, _computed_view(request, who.scope, year))
-    return cached_page(request, "owner.html", key, who, v=view)
+    cards, number, pages = cards_page(view.cards, request.query_params.get("page", ""))
+    return cached_page(request, "owner.html", key, who, v=view, cards=cards, page_no=number, pages=pages,
+                       per_page=DATASETS_PER_PAGE)
+
+
+def cards_page(cards: list[DatasetCard], raw: str) -> tuple[list[DatasetCard], int, int]:
+    """The cards of page ``raw`` (1 when absent or out of range), its number and the number of pages."""
+    pages = max(1, -(-len(cards) // DATASETS_PER_PAGE))
+    number = int(raw) if raw.isdigit() and 1 <= int(raw) <= pages else 1
+    return cards[(number - 1) * DATASETS_PER_PAGE:number * DATASETS_PER_PAGE], number, pages
 
 
 @router.get("/datasets/{dataset_id}")
@@ -129,7 +186,8 @@ def dataset_page(request: Request, dataset_id: str):
         except explain.NoRun as exc:
             return error_page(request, 404, str(exc), who)
         paid = queries.paid_by_key(cur, year, x.owner_id) if x.owner_id else {}
-        card = DatasetCard(dataset_id, ds_names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")))
+        card = make_card(dataset_id, ds_names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")),
+                         bounded=False)
         return page(request, "dataset.html", who=who, c=card, year=year, years=years,
                     dataset_names=ds_names, platform_names=pf_names)
     finally:
