@@ -79,15 +79,26 @@ def transaction(con: duckdb.DuckDBPyConnection, *, join: bool = False) -> Iterat
 
 @contextmanager
 def temp_tables(con: duckdb.DuckDBPyConnection, *names: str, prefix: str | None = None) -> Iterator[dict[str, str]]:
-    """Names for a stage's TEMP tables, unique to this use (``_<prefix>_<name>``), dropped on exit whatever
-    happens. Yields {name: unique table name}."""
+    """Names for a stage's TEMP tables and views, unique to this use (``_<prefix>_<name>``, a fresh random
+    prefix per call), dropped on exit whatever happens. Yields {name: unique name}. TEMP objects belong to
+    one connection, so the prefix is what keeps two uses on the same connection apart."""
     tag = prefix or uuid.uuid4().hex[:8]
     tables = {name: f"_{tag}_{name}" for name in names}
     try:
         yield tables
     finally:
         for table in tables.values():
-            try:
-                con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            except duckdb.Error:  # an aborted transaction: the rollback drops them
-                pass
+            _drop_temp(con, table)
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop TEMP table or view ``name`` if it exists (DuckDB refuses DROP TABLE on a view and vice versa)."""
+    try:
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    except duckdb.CatalogException:  # it is a view
+        try:
+            con.execute(f"DROP VIEW IF EXISTS temp.{name}")
+        except duckdb.Error:
+            pass
+    except duckdb.Error:  # an aborted transaction: the rollback drops them
+        pass

@@ -1,5 +1,6 @@
 """What the trade-file ingest modules share (CONTRACT "Trades"): the contract columns and limits, the row
-error and upload report types, the process-wide writer lock, SQL rendering and the store transaction.
+error and upload report types, the process-wide writer lock, the names of one ingest's TEMP tables, SQL
+rendering and the store transaction (the last two are ``settlement.core.sql``'s, under their old names).
 
 Imported through ``settlement.inputs.ingest``, which re-exports every public name here. Must not import
 ``api``, ``settlement.cli`` or ``ledgers``.
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Callable, Iterator
 
 import duckdb
+
+from settlement.core.sql import literal, render, temp_tables, transaction
 
 REQUIRED = ("trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "amount")
 OPTIONAL = ("currency", "kind", "ref_trade_id")
@@ -100,24 +103,40 @@ class UploadReport(FileReport):
         return report_json(self) | {"errors_truncated": self.errors_total > len(self.errors)}
 
 
-def render_sql(sql: str, params: dict[str, str]) -> str:
-    # Plain replacement: the SQL is full of braces (struct literals), so str.format would not do.
-    for key, value in params.items():
-        sql = sql.replace("{" + key + "}", value)
-    return sql
+render_sql = render  # fills {name} slots with SQL text (the one renderer)
+store_transaction = transaction  # all or nothing: a crash (even SIGKILL) before COMMIT leaves the store as it was
 
 
 def sql_literal(value: str | None) -> str:
-    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+    return literal(value)
+
+
+@dataclass(frozen=True)
+class IngestTables:
+    """The TEMP tables and views of one trade ingest (full path), unique to the call: the stages read and
+    write these names, never fixed ones, so two ingests on one connection cannot see each other's rows.
+    ``slots()`` fills the ``{staging_t}``-style slots of the stages' SQL."""
+
+    staging_t: str  # parsed rows with ``ok`` and the raw text of the failed ones
+    staging: str  # view: staging_t with the file row number ``rn``
+    distinct_codes: str
+    bad_codes: str
+    row_errors: str  # row x column x reason of the row checks
+    repeated_keys: str
+    repeats: str
+    stored_match: str
+    set_errors: str  # errors found across rows: repeats, conflicts, refunds
+    held_back: str
+    candidates: str  # view: the rows to store
+    refund_checks: str
+    source_view: str  # the name an xlsx reader registers its frame under (``close_source`` unregisters it)
+
+    def slots(self) -> dict[str, str]:
+        return asdict(self)
 
 
 @contextmanager
-def store_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """All or nothing: a crash (even SIGKILL) before COMMIT leaves the store as it was (DuckDB WAL)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+def ingest_tables(con: duckdb.DuckDBPyConnection) -> Iterator[IngestTables]:
+    """The names of one ingest's TEMP tables (a fresh prefix), every one dropped on exit whatever happens."""
+    with temp_tables(con, *(f.name for f in fields(IngestTables))) as names:
+        yield IngestTables(**names)

@@ -17,15 +17,16 @@ import duckdb
 import polars as pl
 
 from settlement.core.errors import UserError
+from settlement.core.sql import literal, temp_tables
 from settlement.inputs.common import FORMULA_STARTS, UploadReport
 from settlement.inputs.encoding import as_utf8
-from settlement.inputs.tabular import _sql_str, check_zip, file_facts
+from settlement.inputs.tabular import check_zip, file_facts
 
 EXTRA_COLUMNS = ("error_column", "error_reason")
 
 
-def _original_rows(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], str, int]:
-    """Temp table ``errors_out_src`` (c0..cn as text, file order) and the header names; its first row number."""
+def _original_rows(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[list[str], str, int]:
+    """Temp table ``table`` (c0..cn as text, file order) and the header names; its first row number."""
     facts = file_facts(path)
     cleanup = None
     if facts.file_format == "csv":
@@ -36,7 +37,7 @@ def _original_rows(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str
         with decoded.path.open("r", encoding="utf-8-sig", newline="") as handle:
             names = next(csv.reader(handle))
         columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names))) + "}"
-        source = (f"read_csv({_sql_str(str(decoded.path))}, header=true, auto_detect=false, columns={columns}, "
+        source = (f"read_csv({literal(str(decoded.path))}, header=true, auto_detect=false, columns={columns}, "
                   "delim=',', quote='\"', escape='\"', strict_mode=false, null_padding=true)")
         first = 2
     elif facts.file_format == "xlsx":
@@ -46,30 +47,30 @@ def _original_rows(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str
         frame = pl.read_excel(path, sheet_id=1, infer_schema_length=0)
         names = list(frame.columns)
         frame = frame.select([pl.col(n).cast(pl.Utf8).alias(f"c{i}") for i, n in enumerate(names)])
-        con.register("errors_out_frame", frame)
-        source, first = "errors_out_frame", 2
+        source, first = f"{table}_frame", 2
+        con.register(source, frame)
     else:
         reader = "read_parquet" if facts.file_format == "parquet" else "read_json"
         opts = "" if facts.file_format == "parquet" else ", format='newline_delimited', records=true"
-        source = f"{reader}({_sql_str(str(path))}{opts})"
+        source = f"{reader}({literal(str(path))}{opts})"
         names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         cols = ", ".join(f'CAST("{n.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS c{i}' for i, n in enumerate(names))
         source, first = f"(SELECT {cols} FROM {source})", 1
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE errors_out_src AS SELECT * FROM {source}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {source}")
     finally:
         if facts.file_format == "xlsx":
-            con.unregister("errors_out_frame")
+            con.unregister(source)
         if cleanup is not None:
             cleanup.remove()
-    base = con.execute("SELECT coalesce(min(rowid), 0) FROM errors_out_src").fetchall()[0][0]
+    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchall()[0][0]
     return names, f"(rowid - {base} + {first})", len(names)
 
 
 def write_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, path: Path, out: Path) -> int:
     """Write the rejected rows of upload ``upload_id`` (read again from ``path``) to ``out``; returns rows."""
-    names, rn, width = _original_rows(con, path)
-    try:
+    with temp_tables(con, "errors_out_src") as t:  # this export's own copy of the file, dropped after
+        names, rn, width = _original_rows(con, path, t["errors_out_src"])
         rows = con.execute(
             f"""
             WITH e AS (SELECT row_number, string_agg(coalesce(column_name, ''), '; ' ORDER BY column_name, reason)
@@ -77,10 +78,8 @@ def write_rejected_rows(con: duckdb.DuckDBPyConnection, upload_id: int, path: Pa
                               string_agg(reason, '; ' ORDER BY column_name, reason) AS error_reason
                        FROM rejected_rows WHERE upload_id = ? AND row_number IS NOT NULL GROUP BY row_number)
             SELECT {', '.join(f's.c{i}' for i in range(width))}, e.error_column, e.error_reason
-            FROM (SELECT {rn} AS rn, * FROM errors_out_src) s JOIN e ON e.row_number = s.rn ORDER BY s.rn
+            FROM (SELECT {rn} AS rn, * FROM {t["errors_out_src"]}) s JOIN e ON e.row_number = s.rn ORDER BY s.rn
             """, [upload_id]).fetchall()
-    finally:
-        con.execute("DROP TABLE IF EXISTS temp.errors_out_src")
     header = [n.replace("\ufeff", "") for n in names] + list(EXTRA_COLUMNS)
     if out.suffix.lower() == ".xlsx":
         _write_xlsx(out, header, rows)

@@ -19,8 +19,8 @@ import duckdb
 from settlement.inputs import digests, fast
 from settlement.inputs.classify import classify_rows, first_errors, upload_counts
 from settlement.inputs.common import (  # noqa: F401  (re-exported for importers of ingest)
-    INGEST_LOCK, MAX_AMOUNT, OPTIONAL, REPORT_ERROR_LIMIT, REQUIRED, TEXT_ID_MAX, Progress, RowError,
-    UploadReport, render_sql, report_json, store_transaction,
+    INGEST_LOCK, MAX_AMOUNT, OPTIONAL, REPORT_ERROR_LIMIT, REQUIRED, TEXT_ID_MAX, IngestTables, Progress, RowError,
+    UploadReport, ingest_tables, render_sql, report_json, store_transaction,
 )
 from settlement.inputs.parse import Parsed, parse_and_check_rows  # noqa: F401
 from settlement.inputs.tabular import (
@@ -36,7 +36,7 @@ INSERT INTO trade_rows (trade_id, platform_id, dataset_id, seller_id, buyer_id, 
                         currency, kind, ref_trade_id, upload_id, row_number)
 SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at, local_date, amount,
        currency, kind, ref_trade_id, ?, rn
-FROM candidates
+FROM {candidates}
 """
 
 
@@ -95,12 +95,11 @@ def ingest_file(
     step("hashing")
     facts = file_facts(path)
     # Staging and checks run on temp tables outside the transaction (transaction-local temp tables are
-    # slow); the lock keeps other writers of this process out until the store transaction commits.
-    with INGEST_LOCK:
-        try:
-            report = _ingest_locked(con, _Upload(facts, file_name, uploaded_by, accept_valid, platform_scope), step)
-        finally:
-            _drop_temp_tables(con)
+    # slow); the lock keeps other writers of this process out until the store transaction commits. The
+    # tables' names are this call's own and ``ingest_tables`` drops them whatever happens.
+    with INGEST_LOCK, ingest_tables(con) as tables:
+        report = _ingest_locked(con, _Upload(facts, file_name, uploaded_by, accept_valid, platform_scope), tables,
+                                step)
     step("done")
     return report
 
@@ -119,18 +118,6 @@ class _Upload:
                             accept_valid=self.accept_valid, **extra)
 
 
-_TEMP_VIEWS = ("candidates", "staging")
-_TEMP_TABLES = ("staging_t", "distinct_codes", "row_errors", "bad_codes", "repeated_keys", "repeats", "stored_match",
-                "set_errors", "held_back", "refund_checks", "fast_bad_codes")
-
-
-def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for view in _TEMP_VIEWS:
-        con.execute(f"DROP VIEW IF EXISTS temp.{view}")
-    for table in _TEMP_TABLES:
-        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-
-
 def _reject_file(con, up: _Upload, error: FileError) -> UploadReport:
     with store_transaction(con):
         upload_id = _next_upload_id(con)
@@ -140,7 +127,7 @@ def _reject_file(con, up: _Upload, error: FileError) -> UploadReport:
     return up.report(upload_id, "rejected", (0, 0, 0, 0), file_error=error.reason)
 
 
-def _ingest_locked(con, up: _Upload, step: Progress) -> UploadReport:
+def _ingest_locked(con, up: _Upload, tables: IngestTables, step: Progress) -> UploadReport:
     facts = up.facts
     earlier = _find_live_upload_by_hash(con, facts.sha256, up.platform_scope)
     if earlier is not None:
@@ -149,7 +136,7 @@ def _ingest_locked(con, up: _Upload, step: Progress) -> UploadReport:
         ).fetchall()[0]
         return up.report(earlier, "duplicate", tuple(row), duplicate_of=earlier)
     step("reading")
-    source = open_source(con, facts, required=REQUIRED, optional=OPTIONAL)
+    source = open_source(con, facts, required=REQUIRED, optional=OPTIONAL, name=tables.source_view)
     if isinstance(source, FileError):
         return _reject_file(con, up, source)
     try:
@@ -157,17 +144,18 @@ def _ingest_locked(con, up: _Upload, step: Progress) -> UploadReport:
             report = _store_fast(con, up, source, step)
             if report is not None:
                 return report
-        parsed = _parse(con, facts, source, up.platform_scope)
+        parsed = _parse(con, facts, source, up.platform_scope, tables)
     finally:
         close_source(con, source)
     if isinstance(parsed, FileError):
         return _reject_file(con, up, parsed)
-    return _classify_and_store(con, up, source.warnings + parsed.warnings, step)
+    return _classify_and_store(con, up, tables, source.warnings + parsed.warnings, step)
 
 
-def _parse(con, facts: FileFacts, source: Source, platform_scope: str | None) -> Parsed | FileError:
+def _parse(con, facts: FileFacts, source: Source, platform_scope: str | None,
+           tables: IngestTables) -> Parsed | FileError:
     try:
-        parsed = parse_and_check_rows(con, source, platform_scope=platform_scope)
+        parsed = parse_and_check_rows(con, source, platform_scope=platform_scope, tables=tables)
     except READ_ERRORS as exc:
         return FileError(read_error_reason(facts, exc))
     return parsed if parsed.rows else FileError(NO_DATA_ROWS)
@@ -192,12 +180,13 @@ def _store_fast(con, up: _Upload, source: Source, step: Progress) -> UploadRepor
     return up.report(upload_id, "stored", (rows, rows, 0, 0), warnings=source.warnings)
 
 
-def _classify_and_store(con, up: _Upload, warnings: tuple[str, ...], step: Progress) -> UploadReport:
+def _classify_and_store(con, up: _Upload, tables: IngestTables, warnings: tuple[str, ...],
+                        step: Progress) -> UploadReport:
     step("validating")
-    classify_rows(con)
-    counts = upload_counts(con)
+    classify_rows(con, tables)
+    counts = upload_counts(con, tables)
     rows_duplicate = counts.rows_read - counts.rows_rejected - counts.rows_new
-    errors = first_errors(con, REPORT_ERROR_LIMIT)
+    errors = first_errors(con, tables, REPORT_ERROR_LIMIT)
     if counts.rows_rejected and not up.accept_valid:
         status, rows_stored, rows_duplicate = "rejected", 0, 0
     else:
@@ -210,12 +199,13 @@ def _classify_and_store(con, up: _Upload, warnings: tuple[str, ...], step: Progr
                            up.accept_valid, None)
         con.execute(
             "INSERT INTO rejected_rows SELECT ?, row_number, column_name, value, reason FROM "
-            "(SELECT * FROM row_errors UNION ALL SELECT * FROM set_errors) ORDER BY row_number, column_name",
+            f"(SELECT * FROM {tables.row_errors} UNION ALL SELECT * FROM {tables.set_errors}) "
+            "ORDER BY row_number, column_name",
             [upload_id],
         )
         if status != "rejected":
-            con.execute(_STORE_TRADES_SQL, [upload_id])
-            con.execute(_UPLOAD_PLATFORM_SQL, [upload_id])
+            con.execute(render_sql(_STORE_TRADES_SQL, tables.slots()), [upload_id])
+            con.execute(render_sql(_UPLOAD_PLATFORM_SQL, tables.slots()), [upload_id])
         digests.record(con, "upload", upload_id)  # issue 15: the rows it stored, covered by the runs' chain
     return up.report(upload_id, status, totals, errors=errors, errors_total=counts.error_total, warnings=warnings)
 
@@ -223,6 +213,6 @@ def _classify_and_store(con, up: _Upload, warnings: tuple[str, ...], step: Progr
 # uploads.platform_id (migration 0008): the one platform of the stored trades, else NULL.
 _UPLOAD_PLATFORM_SQL = """
 UPDATE uploads SET platform_id = (
-  SELECT CASE WHEN count(DISTINCT platform_id) = 1 THEN min(platform_id) END FROM candidates)
+  SELECT CASE WHEN count(DISTINCT platform_id) = 1 THEN min(platform_id) END FROM {candidates})
 WHERE id = $1
 """

@@ -15,15 +15,13 @@ from pathlib import Path
 
 import duckdb
 
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+from settlement.core.sql import literal
 
 
 def _reader(path: Path, *, probe: bool = False) -> str:
     if probe:  # every line parsed once: a file that is not JSON Lines fails here, with DuckDB's reason
-        return f"read_json({_sql_str(str(path))}, format='newline_delimited', records=true, sample_size=-1)"
-    return f"read_ndjson_objects({_sql_str(str(path))})"
+        return f"read_json({literal(str(path))}, format='newline_delimited', records=true, sample_size=-1)"
+    return f"read_ndjson_objects({literal(str(path))})"
 
 
 def keys(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -48,11 +46,11 @@ _QUOTE_NUMBERS_SQL = r"""replace(replace(regexp_replace(json::VARCHAR,
 
 def rows_sql(path: Path, aliases: dict[str, str]) -> str:
     """A FROM item with one VARCHAR column per used key (``aliases``: key → column alias), in file order."""
-    pointers = "[" + ", ".join(_sql_str(_pointer(key)) for key in aliases) + "]"
+    pointers = "[" + ", ".join(literal(_pointer(key)) for key in aliases) + "]"
     columns = ", ".join(
         # An object or array (seen from its first character in the second, rarer parse) is shown as written
         # by DuckDB from the line itself, as before: its inner numbers stay numbers.
-        f"CASE WHEN left(nested[{i}], 1) IN ('{{', '[') THEN json_extract(json, {_sql_str(_pointer(key))})::VARCHAR "
+        f"CASE WHEN left(nested[{i}], 1) IN ('{{', '[') THEN json_extract(json, {literal(_pointer(key))})::VARCHAR "
         f"ELSE val[{i}] END AS {alias}"
         for i, (key, alias) in enumerate(aliases.items(), start=1)
     )

@@ -14,7 +14,7 @@ from settlement.core.identifiers import bad_identifiers_table
 from settlement.core.localtime import local_date_sql
 from settlement.inputs import normalise
 from settlement.inputs.common import (
-    MAX_AMOUNT, TEXT_ID_MAX, formula_reason_sql, formula_sql, render_sql, sql_literal,
+    MAX_AMOUNT, TEXT_ID_MAX, IngestTables, formula_reason_sql, formula_sql, render_sql, sql_literal,
 )
 from settlement.inputs.tabular import Source
 
@@ -78,7 +78,7 @@ _NORM_COLUMNS = """, blank,
 # Read and parse in one pass straight from the file (no raw copy of good rows). Rows keep file order, so the
 # file row number is derived from rowid in the ``staging`` view; bad rows keep their raw text in ``raw``.
 _PARSE_SQL = """
-CREATE OR REPLACE TEMP TABLE staging_t AS
+CREATE OR REPLACE TEMP TABLE {staging_t} AS
 SELECT * EXCLUDE (raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount, raw_currency, raw_kind, raw_ref_trade_id),
        CASE WHEN NOT ok THEN [raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount, raw_currency, raw_kind, raw_ref_trade_id] END AS raw
 FROM (
@@ -104,11 +104,11 @@ FROM parsed)
 # The raw text of the rejected rows, under the contract names, for the error report.
 _BAD_RAW_SOURCE = """SELECT rn, raw[1] AS trade_id, raw[2] AS platform_id, raw[3] AS dataset_id, raw[4] AS seller_id,
     raw[5] AS buyer_id, raw[6] AS traded_at, raw[7] AS amount, raw[8] AS currency, raw[9] AS kind,
-    raw[10] AS ref_trade_id FROM staging WHERE NOT ok"""
+    raw[10] AS ref_trade_id FROM {staging} WHERE NOT ok"""
 
 # One row per (row, column, reason) for rows that failed a row-level check (re-parsed: they are few).
 _ROW_ERRORS_SQL = """
-CREATE OR REPLACE TEMP TABLE row_errors AS
+CREATE OR REPLACE TEMP TABLE {row_errors} AS
 WITH """ + _PARSED_CTE + r""",
 checks AS (
   SELECT rn, unnest(list_filter([
@@ -180,16 +180,19 @@ class Parsed:
     warnings: tuple[str, ...]  # the normalisations applied, one line per kind with its count
 
 def parse_and_check_rows(
-    con: duckdb.DuckDBPyConnection, source: Source, *, platform_scope: str | None
+    con: duckdb.DuckDBPyConnection, source: Source, *, platform_scope: str | None, tables: IngestTables
 ) -> Parsed:
-    """Stage 2: the file → typed ``staging`` (with ``ok``) and ``row_errors``.
+    """Stage 2: the file → typed ``tables.staging`` (with ``ok``) and ``tables.row_errors``.
 
     Fast path first for a pure-ASCII UTF-8 file: cells as written. The slow path (normalise.py: NFKC,
     ``¥``/thousands separators, ``YYYY/M/D H:MM``, empty rows skipped) runs when the file may need it (not
     ASCII, transcoded, not CSV) or when some row failed the fast parse; its row errors are the same.
     Raises one of ``tabular.READ_ERRORS`` when DuckDB cannot read the file's content."""
+    t = tables
     params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": sql_literal(platform_scope),
-              "local_date": local_date_sql("traded_at"), **_FORMULA_PARAMS}
+              "local_date": local_date_sql("traded_at"), **_FORMULA_PARAMS, **t.slots()}
+    distinct_codes = (f"CREATE OR REPLACE TEMP TABLE {t.distinct_codes} AS SELECT platform_id AS code FROM "
+                      f"{t.staging_t} UNION SELECT seller_id FROM {t.staging_t} UNION SELECT buyer_id FROM {t.staging_t}")
     slow = source.needs_normalising
     normalise_codes = slow
     while True:
@@ -198,54 +201,54 @@ def parse_and_check_rows(
         mode = _mode_params(slow, normalise_codes)
         select = source.select_with_blank_sql if slow else source.select_sql
         con.execute(render_sql(_PARSE_SQL, {**params, **mode, "source": select, "rn": "NULL"}))
-        if not slow and con.execute("SELECT count(*) FROM (SELECT 1 FROM staging_t WHERE NOT ok LIMIT 1)"
+        if not slow and con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {t.staging_t} WHERE NOT ok LIMIT 1)"
                                     ).fetchall()[0][0]:
             slow = normalise_codes = True  # some row failed: perhaps an export form the slow path reads
             continue
-        con.execute("CREATE OR REPLACE TEMP TABLE distinct_codes AS SELECT platform_id AS code FROM staging_t "
-                    "UNION SELECT seller_id FROM staging_t UNION SELECT buyer_id FROM staging_t")
+        con.execute(distinct_codes)
         # Codes stored as written unless some distinct code is not canonical (P4: trimmed, upper-case).
         if normalise_codes or not con.execute(
-                "SELECT count(*) FROM distinct_codes WHERE code <> upper(trim(code)) OR trim(code) = ''"
+                f"SELECT count(*) FROM {t.distinct_codes} WHERE code <> upper(trim(code)) OR trim(code) = ''"
         ).fetchall()[0][0]:
             break
         normalise_codes = True
-    base = con.execute("SELECT coalesce(min(rowid), 0) FROM staging_t").fetchall()[0][0]
+    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {t.staging_t}").fetchall()[0][0]
     warnings: tuple[str, ...] = ()
     if slow:
         blank, nfkc_cells, amounts, datetimes = con.execute(
             "SELECT count_if(blank), coalesce(sum(n_nfkc) FILTER (NOT blank), 0), "
-            "count_if(amount_normalised AND NOT blank), count_if(ts_normalised AND NOT blank) FROM staging_t"
+            f"count_if(amount_normalised AND NOT blank), count_if(ts_normalised AND NOT blank) FROM {t.staging_t}"
         ).fetchall()[0]
         if blank:  # rowids of the other rows do not move: row numbers stay those of the file
-            con.execute("DELETE FROM staging_t WHERE blank")
-            con.execute("CREATE OR REPLACE TEMP TABLE distinct_codes AS SELECT platform_id AS code FROM staging_t "
-                        "UNION SELECT seller_id FROM staging_t UNION SELECT buyer_id FROM staging_t")
+            con.execute(f"DELETE FROM {t.staging_t} WHERE blank")
+            con.execute(distinct_codes)
         warnings = normalise.warnings(nfkc_cells=int(nfkc_cells), amounts=amounts, datetimes=datetimes,
                                       blank_rows=blank)
-    rows = con.execute("SELECT count(*) FROM staging_t").fetchall()[0][0]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW staging AS "
-                f"SELECT rowid - {base} + {source.first_row_number} AS rn, * FROM staging_t")
+    rows = con.execute(f"SELECT count(*) FROM {t.staging_t}").fetchall()[0][0]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {t.staging} AS "
+                f"SELECT rowid - {int(base)} + {int(source.first_row_number)} AS rn, * FROM {t.staging_t}")
     if rows == 0:
         return Parsed(0, warnings)
     # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
-    bad = bad_identifiers_table(con, "SELECT code FROM distinct_codes", "bad_codes")
-    con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **mode, "source": _BAD_RAW_SOURCE, "rn": "rn",
-                                             "blank_col": ""}))
+    bad = bad_identifiers_table(con, f"SELECT code FROM {t.distinct_codes}", t.bad_codes)
+    con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **mode, "source": render_sql(_BAD_RAW_SOURCE, t.slots()),
+                                             "rn": "rn", "blank_col": ""}))
     if bad:
-        con.execute(
-            f"""
-            INSERT INTO row_errors
-            SELECT s.rn, c.col, c.code,
-                   CASE WHEN {normalise.SCIENTIFIC_SQL.replace('{c}', 'c.code')}
-                        THEN '{normalise.SCIENTIFIC_REASON}' ELSE b.reason END
-            FROM staging s,
-              LATERAL (VALUES ('platform_id', s.platform_id), ('seller_id', s.seller_id),
-                              ('buyer_id', s.buyer_id)) c(col, code)
-            JOIN bad_codes b ON b.code = c.code;
-            UPDATE staging_t SET ok = false
-            WHERE platform_id IN (SELECT code FROM bad_codes) OR seller_id IN (SELECT code FROM bad_codes)
-               OR buyer_id IN (SELECT code FROM bad_codes);
-            """
-        )
+        con.execute(render_sql(_BAD_CODES_SQL, {"scientific": normalise.SCIENTIFIC_SQL.replace("{c}", "c.code"),
+                                                "scientific_reason": sql_literal(normalise.SCIENTIFIC_REASON),
+                                                **t.slots()}))
     return Parsed(rows, warnings)
+
+
+# Rows whose credit codes stdnum refused: one error per code cell, and the row no longer ok.
+_BAD_CODES_SQL = """
+INSERT INTO {row_errors}
+SELECT s.rn, c.col, c.code, CASE WHEN {scientific} THEN {scientific_reason} ELSE b.reason END
+FROM {staging} s,
+  LATERAL (VALUES ('platform_id', s.platform_id), ('seller_id', s.seller_id),
+                  ('buyer_id', s.buyer_id)) c(col, code)
+JOIN {bad_codes} b ON b.code = c.code;
+UPDATE {staging_t} SET ok = false
+WHERE platform_id IN (SELECT code FROM {bad_codes}) OR seller_id IN (SELECT code FROM {bad_codes})
+   OR buyer_id IN (SELECT code FROM {bad_codes});
+"""

@@ -16,6 +16,7 @@ import duckdb
 
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
+from settlement.core.sql import temp_tables
 from settlement.inputs import digests, normalise
 from settlement.inputs.common import FileReport, formula_reason_sql, formula_sql
 from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, store_transaction
@@ -43,11 +44,12 @@ class LoadReport(FileReport):
 class _Spec:
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    parse_sql: str  # SELECT over staging_raw → typed columns + rn (placeholders {rn})
-    checks_sql: str  # SELECT row_number, column_name, value, reason FROM reg_parsed ...
+    # The TEMP tables are slots ({staging_raw}, {reg_parsed}): each load gets its own names (temp_tables).
+    parse_sql: str  # SELECT over {staging_raw} → typed columns + rn (slot {rn})
+    checks_sql: str  # SELECT row_number, column_name, value, reason FROM {reg_parsed} ...
     code_columns: tuple[str, ...]  # columns holding party ids to check with python-stdnum
     allow_persons: bool
-    insert_sql: str  # INSERT INTO *_versions ... FROM reg_parsed (placeholders {load_id})
+    insert_sql: str  # INSERT INTO *_versions ... FROM {reg_parsed} (bound parameter $load_id)
     date_columns: tuple[str, ...] = ()  # parsed with _date_parse; each has raw_<column> in reg_parsed
 
 
@@ -63,28 +65,28 @@ def _date_parse(col: str) -> str:
     return rf"CASE WHEN regexp_full_match({text}, '\d{{4}}-\d{{2}}-\d{{2}}') THEN TRY_CAST({text} AS DATE) END"
 
 
-def _reformatted_dates(con: duckdb.DuckDBPyConnection, spec: _Spec) -> int:
+def _reformatted_dates(con: duckdb.DuckDBPyConnection, spec: _Spec, parsed: str) -> int:
     """How many date cells were read from another form than YYYY-MM-DD (a report warning, never silent)."""
     if not spec.date_columns:
         return 0
     counts = " + ".join(f"count(*) FILTER (WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) <> trim(raw_{c}))"
                         for c in spec.date_columns)
-    return int(con.execute(f"SELECT {counts} FROM reg_parsed").fetchall()[0][0])
+    return int(con.execute(f"SELECT {counts} FROM {parsed}").fetchall()[0][0])
 
 
 def _date_check(col: str) -> str:
-    return (f"SELECT rn, '{col}', raw_{col}, 'not a date YYYY-MM-DD (or YYYY/M/D)' FROM reg_parsed "
+    return (f"SELECT rn, '{col}', raw_{col}, 'not a date YYYY-MM-DD (or YYYY/M/D)' FROM {{reg_parsed}} "
             f"WHERE nullif(trim(raw_{col}), '') IS NOT NULL AND {col} IS NULL")
 
 
 def _missing_check(col: str) -> str:
-    return f"SELECT rn, '{col}', raw_{col}, 'missing value' FROM reg_parsed WHERE {col} IS NULL"
+    return f"SELECT rn, '{col}', raw_{col}, 'missing value' FROM {{reg_parsed}} WHERE {col} IS NULL"
 
 
 def _formula_check(col: str) -> str:
     # Issue 15 item 5: an id a spreadsheet would run as a formula never reaches an export. Credit-code
     # columns need no check of their own: such a value is no credit code (nor a ``P:`` person id).
-    return (f"SELECT rn, '{col}', raw_{col}, {formula_reason_sql(col, col)} FROM reg_parsed "
+    return (f"SELECT rn, '{col}', raw_{col}, {formula_reason_sql(col, col)} FROM {{reg_parsed}} "
             f"WHERE {formula_sql(col)}")
 
 
@@ -92,19 +94,19 @@ def _repeat_check(key: str, content: str) -> str:
     # The same key twice with different content is ambiguous: every such row is reported.
     return f"""SELECT p.rn, '{key}', p.{key}, '{key} repeats in this file with different content (rows '
                  || array_to_string(k.rows, ', ') || ')'
-               FROM reg_parsed p JOIN (SELECT {key}, list(rn ORDER BY rn)[1:5] AS rows FROM reg_parsed
+               FROM {{reg_parsed}} p JOIN (SELECT {key}, list(rn ORDER BY rn)[1:5] AS rows FROM {{reg_parsed}}
                  WHERE {key} IS NOT NULL GROUP BY {key} HAVING count(DISTINCT ({content})) > 1) k USING ({key})"""
 
 
 def _certification_checks(entity_key: str) -> list[str]:
     return [
         _missing_check(entity_key),
-        f"SELECT rn, '{entity_key}', raw_{entity_key}, 'longer than 64 characters' FROM reg_parsed "
+        f"SELECT rn, '{entity_key}', raw_{entity_key}, 'longer than 64 characters' FROM {{reg_parsed}} "
         f"WHERE length({entity_key}) > 64",
         _date_check("certified_on"),
         _date_check("certified_until"),
         "SELECT rn, 'certified_until', raw_certified_until, 'certified_until is before certified_on' "
-        "FROM reg_parsed WHERE certified_until < certified_on",
+        "FROM {reg_parsed} WHERE certified_until < certified_on",
     ]
 
 
@@ -118,7 +120,7 @@ _DATASETS = _Spec(
                nullif(trim(dataset_id), '') AS dataset_id, nullif(upper(trim(owner_id)), '') AS owner_id,
                nullif(trim(name), '') AS name, {_date_parse('certified_on')} AS certified_on,
                {_date_parse('certified_until')} AS certified_until, {_date_parse('owner_from')} AS owner_from
-        FROM staging_raw""",
+        FROM {{staging_raw}}""",
     checks_sql=" UNION ALL ".join([
         *_certification_checks("dataset_id"), _formula_check("dataset_id"), _missing_check("owner_id"),
         _date_check("owner_from"),
@@ -128,8 +130,8 @@ _DATASETS = _Spec(
                  || k.n || ' rows with the same owner_from '
                  || coalesce(CAST(p.owner_from AS VARCHAR), '(empty: the open start)')
                  || ' (rows ' || array_to_string(k.rows, ', ') || '; P10.1)'
-           FROM reg_parsed p JOIN (SELECT dataset_id, owner_from, count(*) AS n, list(rn ORDER BY rn)[1:5] AS rows
-                                   FROM reg_parsed WHERE dataset_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1) k
+           FROM {reg_parsed} p JOIN (SELECT dataset_id, owner_from, count(*) AS n, list(rn ORDER BY rn)[1:5] AS rows
+                                   FROM {reg_parsed} WHERE dataset_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1) k
              ON k.dataset_id = p.dataset_id AND k.owner_from IS NOT DISTINCT FROM p.owner_from
            WHERE p.owner_from IS NOT NULL OR nullif(trim(p.raw_owner_from), '') IS NULL""",
     ]),
@@ -137,7 +139,7 @@ _DATASETS = _Spec(
     allow_persons=False,
     insert_sql="""INSERT INTO dataset_versions
           (load_id, row_number, dataset_id, owner_id, name, certified_on, certified_until, owner_from)
-        SELECT {load_id}, rn, dataset_id, owner_id, name, certified_on, certified_until, owner_from FROM reg_parsed""",
+        SELECT $load_id, rn, dataset_id, owner_id, name, certified_on, certified_until, owner_from FROM {reg_parsed}""",
     date_columns=("certified_on", "certified_until", "owner_from"),
 )
 
@@ -149,17 +151,17 @@ _PLATFORMS = _Spec(
                certified_until AS raw_certified_until,
                nullif(upper(trim(platform_id)), '') AS platform_id, nullif(trim(name), '') AS name,
                {_date_parse('certified_on')} AS certified_on, {_date_parse('certified_until')} AS certified_until
-        FROM staging_raw""",
+        FROM {{staging_raw}}""",
     checks_sql=" UNION ALL ".join([
         _missing_check("platform_id"), _date_check("certified_on"), _date_check("certified_until"),
         "SELECT rn, 'certified_until', raw_certified_until, 'certified_until is before certified_on' "
-        "FROM reg_parsed WHERE certified_until < certified_on",
+        "FROM {reg_parsed} WHERE certified_until < certified_on",
         _repeat_check("platform_id", "name, certified_on, certified_until"),
     ]),
     code_columns=("platform_id",),
     allow_persons=False,
     insert_sql="""INSERT INTO platform_versions
-        SELECT {load_id}, rn, platform_id, name, certified_on, certified_until FROM reg_parsed
+        SELECT $load_id, rn, platform_id, name, certified_on, certified_until FROM {reg_parsed}
         QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY rn) = 1""",
     date_columns=("certified_on", "certified_until"),
 )
@@ -180,36 +182,36 @@ _AFFILIATIONS = _Spec(
                {_date_parse('valid_from')} AS valid_from, {_date_parse('valid_to')} AS valid_to,
                CASE lower(coalesce(nullif(trim(exempt), ''), 'false')) WHEN 'true' THEN true WHEN 'false' THEN false
                END AS exempt
-        FROM staging_raw""",
+        FROM {{staging_raw}}""",
     checks_sql=" UNION ALL ".join([
         _missing_check("a_id"), _missing_check("b_id"),
-        "SELECT rn, 'relation', raw_relation, 'missing value' FROM reg_parsed WHERE relation IS NULL",
-        f"SELECT rn, 'relation', raw_relation, 'relation must be one of {'|'.join(RELATIONS)}' FROM reg_parsed "
+        "SELECT rn, 'relation', raw_relation, 'missing value' FROM {reg_parsed} WHERE relation IS NULL",
+        f"SELECT rn, 'relation', raw_relation, 'relation must be one of {'|'.join(RELATIONS)}' FROM {{reg_parsed}} "
         f"WHERE relation NOT IN {RELATIONS!r}",
-        "SELECT rn, 'b_id', raw_b_id, 'a_id and b_id are the same party (a self-loop)' FROM reg_parsed "
+        "SELECT rn, 'b_id', raw_b_id, 'a_id and b_id are the same party (a self-loop)' FROM {reg_parsed} "
         "WHERE a_id = b_id",
-        "SELECT rn, 'share', raw_share, 'an equity record needs a share' FROM reg_parsed "
+        "SELECT rn, 'share', raw_share, 'an equity record needs a share' FROM {reg_parsed} "
         "WHERE relation = 'equity' AND NOT share_given",
-        "SELECT rn, 'share', raw_share, 'a share is only allowed on an equity record' FROM reg_parsed "
+        "SELECT rn, 'share', raw_share, 'a share is only allowed on an equity record' FROM {reg_parsed} "
         "WHERE relation IN ('control', 'management', 'family', 'declared') AND share_given",
         "SELECT rn, 'share', raw_share, 'share must be a decimal with 0 < share <= 1 (at most 10 decimals)' "
-        "FROM reg_parsed WHERE relation = 'equity' AND share_given AND (share IS NULL OR share <= 0 OR share > 1)",
+        "FROM {reg_parsed} WHERE relation = 'equity' AND share_given AND (share IS NULL OR share <= 0 OR share > 1)",
         _date_check("valid_from"), _date_check("valid_to"),
-        "SELECT rn, 'valid_to', raw_valid_to, 'valid_to is before valid_from' FROM reg_parsed "
+        "SELECT rn, 'valid_to', raw_valid_to, 'valid_to is before valid_from' FROM {reg_parsed} "
         "WHERE valid_to < valid_from",
-        "SELECT rn, 'exempt', raw_exempt, 'exempt must be true or false' FROM reg_parsed WHERE exempt IS NULL",
+        "SELECT rn, 'exempt', raw_exempt, 'exempt must be true or false' FROM {reg_parsed} WHERE exempt IS NULL",
         # Equity into one company above 100% on some day (P5): sweep the days where the sum changes.
         """SELECT r.rn, 'share', r.raw_share, 'equity in ' || r.b_id || ' sums to '
                  || CAST(round(o.total * 100, 4) AS VARCHAR) || '%'
                  || CASE WHEN o.day = DATE '0001-01-01' THEN ' from the open start' ELSE ' on ' || o.day END
                  || ' (rows '
                  || array_to_string(o.rows, ', ') || ')'
-           FROM reg_parsed r JOIN (
+           FROM {reg_parsed} r JOIN (
              SELECT b_id, day, total, rows FROM (
                SELECT d.b_id, d.day, sum(e.share) AS total, list(e.rn ORDER BY e.rn) AS rows
-               FROM (SELECT DISTINCT b_id, coalesce(valid_from, DATE '0001-01-01') AS day FROM reg_parsed
+               FROM (SELECT DISTINCT b_id, coalesce(valid_from, DATE '0001-01-01') AS day FROM {reg_parsed}
                      WHERE relation = 'equity' AND share > 0 AND share <= 1) d
-               JOIN reg_parsed e ON e.b_id = d.b_id AND e.relation = 'equity' AND e.share > 0 AND e.share <= 1
+               JOIN {reg_parsed} e ON e.b_id = d.b_id AND e.relation = 'equity' AND e.share > 0 AND e.share <= 1
                  AND coalesce(e.valid_from, DATE '0001-01-01') <= d.day
                  AND (e.valid_to IS NULL OR e.valid_to >= d.day)
                GROUP BY d.b_id, d.day HAVING sum(e.share) > 1)
@@ -219,9 +221,9 @@ _AFFILIATIONS = _Spec(
     code_columns=("a_id", "b_id"),
     allow_persons=True,
     insert_sql="""INSERT INTO affiliation_versions
-        SELECT {load_id}, nextval('affiliation_record_id_seq'), rn, a_id, b_id, relation,
+        SELECT $load_id, nextval('affiliation_record_id_seq'), rn, a_id, b_id, relation,
                CASE WHEN relation = 'equity' THEN share END, valid_from, valid_to, exempt
-        FROM (SELECT * FROM reg_parsed ORDER BY rn)""",
+        FROM (SELECT * FROM {reg_parsed} ORDER BY rn)""",
     date_columns=("valid_from", "valid_to"),
 )
 
@@ -235,18 +237,18 @@ _PRIOR_AWARDS = _Spec(
                CASE WHEN regexp_full_match(trim(amount), '[0-9]{1,15}(\.[0-9]{1,2})?')
                     THEN CAST(trim(amount) AS DECIMAL(38,2)) END AS amount_wide,
                nullif(trim(source), '') AS source
-        FROM staging_raw""",
+        FROM {staging_raw}""",
     checks_sql=" UNION ALL ".join([
         _missing_check("dataset_id"), _formula_check("dataset_id"),
-        "SELECT rn, 'year', raw_year, 'not a year YYYY' FROM reg_parsed WHERE year IS NULL",
-        "SELECT rn, 'amount', raw_amount, 'not a plain decimal >= 0 with at most 2 decimals' FROM reg_parsed "
+        "SELECT rn, 'year', raw_year, 'not a year YYYY' FROM {reg_parsed} WHERE year IS NULL",
+        "SELECT rn, 'amount', raw_amount, 'not a plain decimal >= 0 with at most 2 decimals' FROM {reg_parsed} "
         "WHERE amount_wide IS NULL OR amount_wide > 999999999999.99",
     ]),
     code_columns=(),
     allow_persons=False,
     insert_sql="""INSERT INTO prior_award_versions
-        SELECT {load_id}, rn, dataset_id, year, CAST(amount_wide AS DECIMAL(18,2)), source
-        FROM (SELECT * FROM reg_parsed ORDER BY rn)""",
+        SELECT $load_id, rn, dataset_id, year, CAST(amount_wide AS DECIMAL(18,2)), source
+        FROM (SELECT * FROM {reg_parsed} ORDER BY rn)""",
 )
 
 _SPECS = {"datasets": _DATASETS, "platforms": _PLATFORMS, "affiliations": _AFFILIATIONS,
@@ -276,47 +278,46 @@ def load_registry(con: duckdb.DuckDBPyConnection, kind: str, path: str | Path, *
     if current and current[0][1] == facts.sha256:
         return LoadReport(kind, current[0][0], file_name, facts.sha256, "unchanged", 0, 0, 0,
                           unchanged_since=current[0][0])
-    try:
-        staged = stage_file(con, facts, table="staging_raw", required=spec.required, optional=spec.optional)
+    # This load's own TEMP tables, dropped whatever happens.
+    with temp_tables(con, "staging_raw", "reg_parsed", "reg_errors", "reg_bad_ids") as t:
+        staged = stage_file(con, facts, table=t["staging_raw"], required=spec.required, optional=spec.optional)
         if isinstance(staged, FileError):
             if staged.reason == "file has a header but no data rows" and kind in ("affiliations", "prior_awards"):
-                return _store(con, kind, spec, facts, file_name, loaded_by, rows=0, warnings=())
+                return _store(con, kind, spec, facts, file_name, loaded_by, t, rows=0, warnings=())
             return LoadReport(kind, None, file_name, facts.sha256, "rejected", 0, 0, 0, file_error=staged.reason,
                               errors=(RowError(None, staged.column, None, staged.reason),), errors_total=1)
-        return _validate_and_store(con, kind, spec, staged, facts, file_name, loaded_by)
-    finally:
-        for table in ("staging_raw", "reg_parsed", "reg_errors", "reg_bad_ids"):
-            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        return _validate_and_store(con, kind, spec, staged, facts, file_name, loaded_by, t)
 
 
 def _validate_and_store(con, kind: str, spec: _Spec, staged: StagedFile, facts, file_name: str,
-                        loaded_by: str) -> LoadReport:
-    con.execute("CREATE OR REPLACE TEMP TABLE reg_parsed AS SELECT *"
-                + _party_columns_sql(spec) + " FROM (" + render_sql(spec.parse_sql, {"rn": staged.row_number_sql}) + ")")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE reg_errors AS {spec.checks_sql}")
+                        loaded_by: str, t: dict[str, str]) -> LoadReport:
+    parsed, errors_table, bad_ids = t["reg_parsed"], t["reg_errors"], t["reg_bad_ids"]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT *" + _party_columns_sql(spec)
+                + " FROM (" + render_sql(spec.parse_sql, {"rn": staged.row_number_sql, **t}) + ")")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {errors_table} AS {render_sql(spec.checks_sql, t)}")
     if spec.code_columns:
-        distinct = " UNION ".join(f"SELECT {c} AS code FROM reg_parsed" for c in spec.code_columns)
-        if bad_identifiers_table(con, distinct, "reg_bad_ids", allow_persons=spec.allow_persons):
+        distinct = " UNION ".join(f"SELECT {c} AS code FROM {parsed}" for c in spec.code_columns)
+        if bad_identifiers_table(con, distinct, bad_ids, allow_persons=spec.allow_persons):
             for column in spec.code_columns:
-                con.execute(f"INSERT INTO reg_errors SELECT p.rn, '{column}', p.raw_{column}, b.reason "
-                            f"FROM reg_parsed p JOIN reg_bad_ids b ON b.code = p.{column}")
-    warnings = staged.warnings + normalise.warnings(dates=_reformatted_dates(con, spec))
-    total, rejected = con.execute("SELECT count(*), count(DISTINCT rn) FROM reg_errors").fetchall()[0]
+                con.execute(f"INSERT INTO {errors_table} SELECT p.rn, $column, p.raw_{column}, b.reason "
+                            f"FROM {parsed} p JOIN {bad_ids} b ON b.code = p.{column}", dict(column=column))
+    warnings = staged.warnings + normalise.warnings(dates=_reformatted_dates(con, spec, parsed))
+    total, rejected = con.execute(f"SELECT count(*), count(DISTINCT rn) FROM {errors_table}").fetchall()[0]
     if total:
         errors = tuple(RowError(*row) for row in con.execute(
-            f"SELECT * FROM reg_errors WHERE rn IN (SELECT DISTINCT rn FROM reg_errors ORDER BY rn "
-            f"LIMIT {REPORT_ERROR_LIMIT}) ORDER BY 1, 2, 4").fetchall())
+            f"SELECT * FROM {errors_table} WHERE rn IN (SELECT DISTINCT rn FROM {errors_table} ORDER BY rn "
+            "LIMIT $limit) ORDER BY 1, 2, 4", dict(limit=REPORT_ERROR_LIMIT)).fetchall())
         return LoadReport(kind, None, file_name, facts.sha256, "rejected", staged.rows, 0, rejected,
                           errors=errors, errors_total=total, warnings=warnings)
-    return _store(con, kind, spec, facts, file_name, loaded_by, rows=staged.rows, warnings=warnings)
+    return _store(con, kind, spec, facts, file_name, loaded_by, t, rows=staged.rows, warnings=warnings)
 
 
-def _store(con, kind: str, spec: _Spec, facts, file_name: str, loaded_by: str, *, rows: int,
+def _store(con, kind: str, spec: _Spec, facts, file_name: str, loaded_by: str, t: dict[str, str], *, rows: int,
            warnings: tuple[str, ...]) -> LoadReport:
     with store_transaction(con):
         load_id = con.execute("SELECT nextval('registry_load_id_seq')").fetchall()[0][0]
         if rows:
-            con.execute(render_sql(spec.insert_sql, {"load_id": str(load_id)}))
+            con.execute(render_sql(spec.insert_sql, t), dict(load_id=load_id))
         loaded = rows and con.execute(
             f"SELECT count(*) FROM {kind[:-1] if kind != 'prior_awards' else 'prior_award'}_versions "
             "WHERE load_id = ?", [load_id]).fetchall()[0][0]

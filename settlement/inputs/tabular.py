@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from settlement.core.sql import literal, quote_ident
 from settlement.inputs import jsonl, normalise
 from settlement.inputs.encoding import Decoded, TextFacts, TextTracker, as_utf8, not_text_reason
 from settlement.inputs.xlsx_guard import check_zip  # also imported from here by errors_out
@@ -154,14 +155,6 @@ def _match_columns(
     return mapping, warnings
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _short(exc: Exception) -> str:
     """DuckDB's messages carry hints and dumps after the first lines; keep what names the problem."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -259,7 +252,7 @@ def _select_list(mapping: dict[str, str], required: tuple[str, ...], optional: t
     parts = []
     for col in (*required, *optional):
         if col in mapping:
-            parts.append(f"CAST({_quote_ident(mapping[col])} AS VARCHAR) AS {col}")
+            parts.append(f"CAST({quote_ident(mapping[col])} AS VARCHAR) AS {col}")
         else:
             parts.append(f"CAST(NULL AS VARCHAR) AS {col}")
     return ", ".join(parts)
@@ -314,9 +307,9 @@ def _open_decoded_csv(decoded: Decoded, name: str, required, optional, *,
     mapping, warnings = matched
     # Each header name gets a unique positional alias so odd names cannot clash inside DuckDB.
     aliases = {name: f"c{i}" for i, name in enumerate(names)}
-    columns = "{" + ", ".join(f"{_sql_str(aliases[n])}: 'VARCHAR'" for n in names) + "}"
+    columns = "{" + ", ".join(f"{literal(aliases[n])}: 'VARCHAR'" for n in names) + "}"
     source = (
-        f"read_csv({_sql_str(str(decoded.path))}, header=true, auto_detect=false, columns={columns}, delim=',', "
+        f"read_csv({literal(str(decoded.path))}, header=true, auto_detect=false, columns={columns}, delim=',', "
         "quote='\"', escape='\"', strict_mode=true, null_padding=false, encoding='utf-8', "
         f"max_line_size={MAX_LINE_BYTES})"
     )
@@ -327,13 +320,13 @@ def _open_decoded_csv(decoded: Decoded, name: str, required, optional, *,
 
 
 def _open_parquet(con, facts: FileFacts, name: str, required, optional) -> Source | FileError:
-    source = f"read_parquet({_sql_str(str(facts.path))})"
+    source = f"read_parquet({literal(str(facts.path))})"
     names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     matched = _match_columns(names, required, optional)
     if isinstance(matched, FileError):
         return matched
     mapping, warnings = matched
-    quoted = [_quote_ident(n) for n in mapping.values()]
+    quoted = [quote_ident(n) for n in mapping.values()]
     return Source(_select_list(mapping, required, optional), source, _blank_sql(quoted), warnings, 1,
                   needs_normalising=True)
 
