@@ -27,6 +27,7 @@ import polars as pl
 from ledgers.chain import KEY_COLUMNS, Entry, InvalidTargets, LedgerConflict, RunResult, canonical_sql, chain_hash
 from ledgers.chain import quietly as _quietly
 from ledgers.runchain import seal_run
+from settlement.core.sql import temp_tables
 
 # Runs whose entries are void (CONTRACT "Settlement lifecycle"): a reject record of ledgers.events names them.
 REJECTED_RUNS = "(SELECT run_id FROM lifecycle_events WHERE kind = 'reject')"
@@ -167,14 +168,12 @@ def _append_in_transaction(
         [run_id, year],
     )
     targets_count = con.execute("SELECT count(*) FROM run_targets WHERE run_id = ?", [run_id]).fetchall()[0][0]
-    delta = f"_ledger_delta_{uuid.uuid4().hex}"
-    try:
+    with temp_tables(con, "ledger_delta") as t:  # this run's own name, dropped whatever happens
+        delta = t["ledger_delta"]
         _stage_deltas(con, delta, year=year, run_id=run_id, last_entry_id=last_entry_id, now=now,
                       fingerprint=inputs_fingerprint)
         entries = _chain_and_insert(con, delta, run_id=run_id, year=year, now=now,
                                     fingerprint=inputs_fingerprint, last_hash=last_hash)
-    finally:
-        _quietly(lambda: con.execute(f"DROP TABLE IF EXISTS {delta}"))
 
     head_entry_id = entries[-1].entry_id if entries else last_entry_id
     head_hash = entries[-1].hash if entries else last_hash
