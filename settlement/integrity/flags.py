@@ -21,7 +21,7 @@ import duckdb
 from settlement.core.errors import UserError
 from settlement.integrity import callers, trades
 from settlement.integrity.context import FLAG_COLUMNS, FlagContext
-from settlement.integrity.rings import caller_rings
+from settlement.integrity.rings import caller_rings, ring_flags_sql, ring_hops
 from settlement.integrity.thresholds import Thresholds, load_thresholds
 
 CODES = ("THIN_THRESHOLD", "RECIPROCAL_CALLERS", "CALLER_RING", "SHARED_CALLER_SET", "LATE_CALLERS",
@@ -60,14 +60,16 @@ def compute_flags(con: duckdb.DuckDBPyConnection, year: int, run_id: int, *, par
         rings = caller_rings(con, ctx)
         if rings.height:
             con.register("_i_rings_df", rings)
+            con.register("_i_ring_hops_df", ring_hops(rings))
             try:
-                con.execute("INSERT INTO _i_flags BY NAME SELECT * FROM _i_rings_df")
+                con.execute(f"INSERT INTO _i_flags BY NAME {ring_flags_sql(ctx)}")
             finally:
                 con.unregister("_i_rings_df")
+                con.unregister("_i_ring_hops_df")
         return _store(con, ctx)
     finally:
-        con.execute("DROP TABLE IF EXISTS _i_flags")
-        con.execute("DROP TABLE IF EXISTS _i_groups")
+        for table in ("_i_flags", "_i_groups", "_i_ring_edges"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _store(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> int:

@@ -2,14 +2,15 @@
 year (edges from the run's counted callers of qualifying datasets; cycles of length 2 are RECIPROCAL_CALLERS).
 
 Only groups that are both an owner group and a caller group can lie on a cycle, so the graph is cut to
-them before networkx enumerates cycles (``simple_cycles`` with ``length_bound``); at most ``max_rings``
-rings are kept. Returns the flags as a polars frame with the columns of ``context.FLAG_COLUMNS``.
+them before the cycles are enumerated (``ordered_cycles``: each ring once, from its smallest group, in
+lexicographic order); the first ``max_rings`` rings are kept, the same ones in every process. Returns the flags as a polars frame with the columns of ``context.FLAG_COLUMNS``.
 Imports ``settlement.core`` only (through ``context``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import duckdb
 import networkx as nx
@@ -18,16 +19,20 @@ import polars as pl
 from settlement.integrity.callers import caller_edges_sql
 from settlement.integrity.context import FlagContext
 
-EV_PAIR = pl.Struct({"d": pl.String, "b": pl.String})
 SCHEMA = {"code": pl.String, "dataset_id": pl.String, "platform_id": pl.String, "parties": pl.List(pl.String),
-          "evidence": pl.List(pl.String), "ev_pairs": pl.List(EV_PAIR), "figures": pl.String, "detail": pl.String}
+          "evidence": pl.List(pl.String), "figures": pl.String, "detail": pl.String, "ring": pl.Int64}
 
 
 def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> pl.DataFrame:
-    """One flag per ring (see module docstring)."""
+    """One flag per ring (see module docstring), without its evidence pairs: column ``ring`` numbers the
+    rings; ``ring_hops(con, rings)`` gives their (ring, src, dst) hops and ``RING_PAIRS_SQL`` the (dataset,
+    buyer) pairs of each ring from the TEMP table ``_i_ring_edges`` this function leaves (flags drops it).
+    The pairs stay in SQL: with one giant group an edge holds thousands of them, and a thousand rings'
+    worth as Python objects cost seconds."""
     max_len = int(ctx.th("CALLER_RING", "max_length"))
     max_rings = int(ctx.th("CALLER_RING", "max_rings"))
-    edges = con.sql(f"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _i_ring_edges AS
         WITH e AS ({caller_edges_sql(True)}),
         nodes AS (SELECT src AS g FROM e INTERSECT SELECT dst FROM e),
         ring_edges AS (SELECT * FROM e WHERE src IN (SELECT g FROM nodes) AND dst IN (SELECT g FROM nodes)),
@@ -38,26 +43,78 @@ def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> pl.DataFra
         )
         SELECT src, dst, list_sort(list_distinct(list(dataset_id))) AS datasets,
                list(DISTINCT struct_pack(d := dataset_id, b := buyer_id)) AS pairs,
-               list_distinct(list(owner_id)) AS owners, list_distinct(list(buyer_id)) AS buyers
-        FROM b GROUP BY src, dst ORDER BY src, dst""").fetchall()
+               list_sort(list_distinct(list_concat(list(owner_id), list(buyer_id)))) AS parties
+        FROM b GROUP BY src, dst""")
+    edges = con.execute("SELECT src, dst, datasets, parties FROM _i_ring_edges ORDER BY src, dst").fetchall()
     if not edges or max_len < 3:
         return pl.DataFrame(schema=SCHEMA)
     graph = nx.DiGraph()
-    for src, dst, datasets, pairs, owners, buyers in edges:
-        graph.add_edge(src, dst, datasets=datasets, pairs=pairs, parties=set(owners) | set(buyers))
+    for src, dst, datasets, parties in edges:
+        graph.add_edge(src, dst, datasets=datasets, parties=parties)
     rows, cut = [], False
-    for cycle in nx.simple_cycles(graph, length_bound=max_len):
-        if len(cycle) < 3:
-            continue
+    for cycle in ordered_cycles(graph, max_len):
         if len(rows) >= max_rings:
             cut = True
             break
-        rows.append(_ring_row(graph, _rotate(cycle), ctx))
+        rows.append(_ring_row(graph, _rotate(cycle), ctx) | {"ring": len(rows)})
     if cut and rows:
         fig = json.loads(rows[-1]["figures"])
         fig["rings_cut_at"] = max_rings
         rows[-1]["figures"] = json.dumps(fig, ensure_ascii=False)
     return pl.DataFrame(rows, schema=SCHEMA)
+
+
+def ordered_cycles(graph: nx.DiGraph, max_len: int) -> Iterator[list[str]]:
+    """Every simple cycle of 3..``max_len`` groups once, starting at its smallest group, in lexicographic
+    order of its path. Deterministic, so the ``max_rings`` kept are the same in every process (networkx's
+    ``simple_cycles`` order follows set iteration, which depends on the string hash seed)."""
+    succ = {n: sorted(graph.successors(n)) for n in graph}
+    for start in sorted(graph):
+        path, on_path, stack = [start], {start}, [iter(succ[start])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:  # every way on from the last group tried: step back
+                stack.pop()
+                on_path.discard(path.pop())
+            elif nxt == start:
+                if len(path) >= 3:  # two groups calling each other are RECIPROCAL_CALLERS
+                    yield list(path)
+            elif nxt > start and nxt not in on_path and len(path) < max_len:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(succ[nxt]))
+
+
+def ring_hops(rings: pl.DataFrame) -> pl.DataFrame:
+    """(ring, src, dst): the hops of each ring, read back from its figures."""
+    hops = [(r, leg["owner_group"], leg["caller_group"])
+            for r, fig in zip(rings["ring"], rings["figures"]) for leg in json.loads(fig)["legs"]]
+    return pl.DataFrame(hops, schema={"ring": pl.Int64, "src": pl.String, "dst": pl.String}, orient="row")
+
+
+def ring_flags_sql(ctx: FlagContext) -> str:
+    """The flags of the rings (``_i_rings_df``, hops ``_i_ring_hops_df``) with their evidence resolved here:
+    the first ``evidence_limit`` live sales of the year, by date then id, of the ring's (dataset, buyer)
+    pairs. Taken per edge first (an edge's pairs are shared by every ring through it), then per ring from
+    its hops' firsts: the first N of a union are among the first N of its parts."""
+    limit = ctx.evidence_limit
+    first = "struct_pack(day := t.local_date, id := t.trade_id)"
+    return f"""
+WITH edge_first AS (
+    SELECT e.src, e.dst, min_by({first}, {first}, {limit}) AS first
+    FROM (SELECT src, dst, unnest(pairs) AS p FROM _i_ring_edges) e
+    JOIN trades t ON t.dataset_id = e.p.d AND t.buyer_id = e.p.b
+    WHERE {ctx.year_sales("t")}
+    GROUP BY e.src, e.dst
+), ring_first AS (
+    SELECT ring, min_by(x.id, x, {limit}) AS ids
+    FROM (SELECT h.ring, unnest(f.first) AS x FROM _i_ring_hops_df h
+          JOIN edge_first f ON f.src = h.src AND f.dst = h.dst)
+    GROUP BY ring
+)
+SELECT r.code, r.dataset_id, r.platform_id, r.parties, coalesce(f.ids, []) AS evidence,
+       []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs, r.figures, r.detail
+FROM _i_rings_df r LEFT JOIN ring_first f ON f.ring = r.ring"""
 
 
 def _rotate(cycle: list[str]) -> list[str]:
@@ -69,17 +126,15 @@ def _rotate(cycle: list[str]) -> list[str]:
 def _ring_row(graph: nx.DiGraph, cycle: list[str], ctx: FlagContext) -> dict:
     hops = list(zip(cycle, cycle[1:] + cycle[:1]))
     parties: set[str] = set()
-    pairs: list[dict] = []
     legs = []
     for a, b in hops:
         data = graph.edges[a, b]
-        parties |= data["parties"]
-        pairs.extend(data["pairs"])
+        parties.update(data["parties"])
         legs.append({"owner_group": a, "caller_group": b, "datasets": data["datasets"]})
     path = " → ".join(cycle + cycle[:1])
     return {
         "code": "CALLER_RING", "dataset_id": None, "platform_id": None, "parties": sorted(parties),
-        "evidence": [], "ev_pairs": pairs,
+        "evidence": [],
         "figures": json.dumps({"ring": cycle, "length": len(cycle), "legs": legs}, ensure_ascii=False),
         "detail": f"ring of {len(cycle)} owner groups in {ctx.year}, each a counted caller of a qualifying dataset "
                   f"of the next: {path} (" + "; ".join(f"{a} → {b}: {', '.join(graph.edges[a, b]['datasets'])}"

@@ -7,7 +7,9 @@ named directly. Reads ``trades`` (live rows only, P9), ``uploads``, ``affiliate_
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
+from decimal import Decimal
 
 from settlement.integrity.context import FlagContext, dec, group_of
 
@@ -17,14 +19,19 @@ def round_trip_sql(ctx: FlagContext) -> str:
     (within ``amount_tolerance`` of the larger) from B back to A. One flag per pair of groups.
 
     Only buyers whose year group also sells can close a round trip, so the sales are cut to those buyers
-    (a semi-join on a small party set) before the groups are looked up and the sales joined to each other."""
+    (a semi-join on a small party set) before the groups are looked up and the sales joined to each other.
+    The self-join is an equality join on buckets, never a scan of every sale between two groups (one giant
+    group trades with everyone): a return sale within ``days`` lies in the outbound sale's day bucket
+    (width days + 1) or the next, and one of comparable amount in its log-amount bucket (width
+    -ln(1 - tolerance)) or a neighbour; the exact conditions are then checked on those candidates only."""
     days = int(ctx.th("ROUND_TRIP", "days"))
-    tol = dec(ctx.th("ROUND_TRIP", "amount_tolerance"))
+    tol_value = Decimal(ctx.th("ROUND_TRIP", "amount_tolerance"))
+    tol = dec(tol_value)
     until = date(ctx.year, 12, 31) + timedelta(days=days)
     sj, sgrp = group_of("s.seller_id", "gs", ctx)
     bj, bgrp = group_of("s.buyer_id", "gb", ctx)
     pj, pgrp = group_of("x.seller_id", "gx", ctx)
-    return f"""
+    return_rows = f"""
 WITH s0 AS (
     SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, local_date, amount FROM trades
     WHERE kind = 'sale' AND NOT retracted AND local_date BETWEEN DATE '{ctx.first_day}' AND DATE '{until}'
@@ -34,17 +41,24 @@ near AS (  -- parties whose year group holds a seller: the only buyers that can 
     SELECT seller_id AS party_id FROM sellers
     UNION SELECT party_id FROM affiliate_groups WHERE year = {ctx.year} AND group_id IN (SELECT g FROM seller_groups)
 ), s AS (
-    SELECT s.*, {sgrp} AS sg, {bgrp} AS bg FROM s0 s {sj} {bj}
+    SELECT s.*, {sgrp} AS sg, {bgrp} AS bg, {_amount_bucket("s.amount", tol_value)} AS ab,
+           (s.local_date - DATE '1970-01-01') // {days + 1} AS db
+    FROM s0 s {sj} {bj}
     WHERE s.buyer_id IN (SELECT party_id FROM near)
+), x AS (  -- a sale within one group can be neither leg (the legs join two different groups)
+    SELECT * FROM s WHERE sg <> bg
+), a AS (  -- each outbound sale with the (amount, day) buckets its return sale can lie in
+    SELECT s.*, s.ab + da AS kab, s.db + dd AS kdb
+    FROM x s, (VALUES (-1), (0), (1)) k1(da), (VALUES (0), (1)) k2(dd)
+    WHERE year(s.local_date) = {ctx.year}
 ), r AS (
     SELECT a.sg AS ga, a.bg AS gb, a.trade_id AS out_id, b.trade_id AS back_id, a.amount AS out_amount,
            b.amount AS back_amount, a.local_date AS out_day, b.local_date AS back_day, a.seller_id AS a_seller,
            a.buyer_id AS a_buyer, b.seller_id AS b_seller, b.buyer_id AS b_buyer
-    FROM s a JOIN s b ON b.sg = a.bg AND b.bg = a.sg
+    FROM a JOIN x b ON b.sg = a.bg AND b.bg = a.sg AND b.ab = a.kab AND b.db = a.kdb
          AND b.local_date BETWEEN a.local_date AND a.local_date + {days}
          AND (b.local_date, b.platform_id, b.trade_id) > (a.local_date, a.platform_id, a.trade_id)  -- a swap counts once
          AND abs(a.amount - b.amount) <= {tol} * greatest(a.amount, b.amount)
-    WHERE a.sg <> a.bg AND year(a.local_date) = {ctx.year}
 ), p AS (
     SELECT least(ga, gb) AS g1, greatest(ga, gb) AS g2, count(*) AS trips,
            list_sort(list_distinct(flatten(list([a_seller, a_buyer, b_seller, b_buyer])))) AS parties,
@@ -60,6 +74,18 @@ SELECT 'ROUND_TRIP' AS code, NULL AS dataset_id, NULL AS platform_id, parties,
        format('{{}} sale(s) between groups {{}} and {{}} came back within {days} days at a comparable amount '
               || '(first: {{}})', trips, g1, g2, pairs[1]) AS detail
 FROM p"""
+    return return_rows
+
+
+def _amount_bucket(amount: str, tolerance: Decimal) -> str:
+    """Bucket of ``amount`` such that two amounts within ``tolerance`` of the larger (|a - b| <= t·max) lie in
+    the same or neighbouring buckets: floor(ln(amount) / w) with w = -ln(1 - t), widened a little so float
+    rounding can never put such a pair two buckets apart. Non-positive amounts share one bucket far from the
+    rest (two of them can only match when both are 0); t >= 1 makes every amount comparable: one bucket."""
+    if tolerance >= 1:
+        return "0"
+    width = -math.log(1 - float(tolerance)) * 1.000001
+    return f"CASE WHEN {amount} > 0 THEN CAST(floor(ln(CAST({amount} AS DOUBLE)) / {width!r}) AS BIGINT) ELSE -1000000000 END"
 
 
 def price_outlier_sql(ctx: FlagContext) -> str:
