@@ -35,10 +35,13 @@ def post_settlements(state: StateDep, token: RegulatorDep, by: ActorDep, con: Cu
         settled = settle_years(con, year, params=load_params(), started_by=by)
     except ledger.LedgerConflict as exc:
         raise ApiError(409, "conflict", f"another settlement run committed first: {exc}; run again") from None
+    finally:
+        # every year commits on its own: a conflict in a later year follows committed earlier ones, which the
+        # regulator's SQL snapshot and the console must show (they are keyed by the generation)
+        state.data_changed()
     if settled.outside_window:
         start, end = settled.outside_window
         return JSONResponse({"runs": [], "no_run": {"start": start, "end": end}})
-    state.data_changed()
     return JSONResponse({"runs": wire(settled.runs), "no_run": None})
 
 
