@@ -11,8 +11,9 @@
    - ``run_first``: ``settle run --year 2024`` (affiliates, clauses, exclusions, ledger, AND the flags);
    - then run 1 is approved (acknowledging its flags) and ``late_refunds.csv`` ingested;
    - ``run_changed``: ``settle run --year 2024`` again (everything recomputed, REFUND_AFTER_APPROVAL can fire);
-   - ``flags``: ``compute_flags(con, 2024, run 2)`` alone (its stored flags deleted first), in-process time,
-     in a transaction rolled back (``--repeats`` times);
+   - ``flags``: ``compute_flags(con, 2024, run 2)`` alone (its stored flags deleted first), in-process time
+     and CPU-seconds, in a transaction rolled back (``--repeats`` times; ``--flags-only --work DIR`` times
+     only this step on a store the script settled before);
 4. printed: medians, the flags' share of a run, flags per code, planted patterns found / missed, and
    flags that match no plant per 1,000 qualifying datasets (clean data must stay under 1).
 """
@@ -41,7 +42,7 @@ from settlement.inputs.ingest import ingest_file  # noqa: E402
 from settlement.tools.generate import GenerateSpec, generate  # noqa: E402
 
 CHILD_FLAGS = """
-import sys, time, json
+import sys, time, json, resource
 sys.path.insert(0, {root!r})
 from settlement.core import store
 from settlement.core.params import load_params
@@ -50,12 +51,12 @@ con = store.open_store({db!r})
 params = load_params()
 con.execute("BEGIN TRANSACTION")
 con.execute("DELETE FROM integrity_flags WHERE run_id = {run_id}")  # recomputed below, rolled back after
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 n = compute_flags(con, {year}, {run_id}, params=params)
-seconds = time.perf_counter() - t0
+seconds, cpu = time.perf_counter() - t0, sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - c0
 codes = dict(con.execute("SELECT code, count(*) FROM integrity_flags WHERE run_id = {run_id} GROUP BY code").fetchall())
 con.execute("ROLLBACK")
-print(json.dumps({{"seconds": seconds, "flags": n, "codes": codes}}))
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "flags": n, "codes": codes}}))
 """
 
 
@@ -136,23 +137,30 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reuse", action="store_true", help="--work already holds bench.duckdb and plants/ from a "
                                                           "run of this script whose settlement did not start")
+    ap.add_argument("--flags-only", action="store_true", help="--work holds a store this script settled (runs 1 "
+                                                              "and 2): time the flags of run 2 only")
     args = ap.parse_args()
     work = work_folder(args.work, "bench-integrity-")
     try:
-        db, plants = (work / "bench.duckdb", work / "plants") if args.reuse else prepare(work, args)
+        reuse = args.reuse or args.flags_only
+        db, plants = (work / "bench.duckdb", work / "plants") if reuse else prepare(work, args)
         settle = str(ROOT / ".venv" / "bin" / "settle")
         steps: dict[str, list[tuple[float, float]]] = {"run_first": [], "run_changed": [], "flags": []}
-        wall, rss, _ = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
-        steps["run_first"].append((wall, rss))
-        approve_and_refund(db, plants)
-        wall, rss, _ = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
-        steps["run_changed"].append((wall, rss))
-        last = {}
+        if not args.flags_only:
+            wall, rss, _ = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
+            steps["run_first"].append((wall, rss))
+            approve_and_refund(db, plants)
+            wall, rss, _ = child([settle, "run", "--year", str(YEAR), "--db", str(db)])
+            steps["run_changed"].append((wall, rss))
+        last, cpu = {}, []
         for _ in range(args.repeats):
             wall, rss, out = child([sys.executable, "-c", CHILD_FLAGS.format(root=str(ROOT), db=str(db), year=YEAR,
                                                                              run_id=2)])
             last = json.loads(out.strip().splitlines()[-1])
             steps["flags"].append((last["seconds"], rss))
+            cpu.append(last["cpu"])
+        print(f"flags CPU-seconds (user + sys of the process during compute_flags): {sorted(cpu)}")
+        steps = {k: v for k, v in steps.items() if v}
         hits, missed, unplanned, qualifying = found(db, plants, 2)
         print(f"\nintegrity flags of {YEAR}: {args.trades:,} trades / {args.parties:,} parties / {args.relations:,} "
               f"records, realistic shape, {args.fraud_each} plant(s) per code")
@@ -160,9 +168,11 @@ def main() -> None:
         for step, vals in steps.items():
             print(f"{step:<12} {statistics.median(s for s, _ in vals):>9.2f} {len(vals):>5} "
                   f"{max(r for _, r in vals):>13.0f}")
-        run_s = statistics.median(s for s, _ in steps["run_changed"])
-        flags_s = statistics.median(s for s, _ in steps["flags"])
-        print(f"flags / run_changed: {flags_s / run_s:.2f} (flags in-process; runs are whole `settle run` processes)")
+        if "run_changed" in steps:
+            run_s = statistics.median(s for s, _ in steps["run_changed"])
+            flags_s = statistics.median(s for s, _ in steps["flags"])
+            print(f"flags / run_changed: {flags_s / run_s:.2f} (flags in-process; runs are whole `settle run` "
+                  "processes)")
         print(f"flags per code: {dict(sorted(Counter(last['codes']).items()))}")
         print(f"planted patterns found: {hits} of {hits + len(missed)}; missed: {[m['code'] for m in missed]}")
         print(f"flags matching no plant: {unplanned} for {qualifying:,} qualifying datasets "
