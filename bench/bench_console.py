@@ -6,7 +6,8 @@ Without ``--db`` a small store is built from sample_trades (``settlement.tools.d
 ``--build N --work DIR`` makes a big store first, as ``bench/bench_settlement.py`` does (``settle generate``
 data, registries loaded, N trades put straight into ``trade_rows`` with every date in 2024, then ``settle run
 --year 2024``), kept in DIR for later ``--db DIR/console.duckdb``; the owner signed in is then the one with
-the most trades in 2024 (the heaviest page), unless ``--owner`` is given. The server runs with
+the most trades in 2024 (the heaviest page; ``--heaviest datasets``: the one with the most datasets, the most
+cards), unless ``--owner`` is given. The server runs with
 ``SETTLE_LOGIN_MAX_ATTEMPTS`` raised, since every session signs in from 127.0.0.1. Printed: the first
 (cold) request's time and page size, p50/p99/max of the rest, pages per second, and the server's and this
 client's CPU per page (the server's from /proc, so a loaded machine shows in latency, not in that figure).
@@ -83,10 +84,14 @@ def build_store(trades: int, work: Path, shape: str) -> Path:
     return db
 
 
-def heaviest_owner(db: Path) -> str:
-    """The seller with the most trades in the settled store (the owner page with the most to read)."""
+def heaviest_owner(db: Path, by: str = "trades") -> str:
+    """The seller with the most trades in the settled store (the owner page with the most to read), or with
+    ``by="datasets"`` the owner with the most datasets in the latest run's results (the most cards)."""
     con = store.open_store(db, read_only=True)
     try:
+        if by == "datasets":
+            return con.execute("SELECT owner_id FROM run_dataset_results WHERE run_id = (SELECT max(run_id) FROM "
+                               "run_dataset_results) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchall()[0][0]
         return con.execute("SELECT seller_id FROM trades GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchall()[0][0]
     finally:
         con.close()
@@ -126,13 +131,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(url: str, token: str, sessions: int, requests: int, server_pid: int | None = None, path: str = "/"
-        ) -> dict:
+def run(url: str, token: str, sessions: int, requests: int, server_pid: int | None = None, path: str = "/",
+        rounds: int = 1) -> list[dict]:
+    """The first (cold) request, then ``rounds`` measured rounds of ``requests`` answers each over the same
+    warm server (a cold page of a big store takes minutes, so repeating a round is cheap and shows the noise
+    of a shared machine)."""
     clients = [_signed_in(url, token) for _ in range(sessions)]
     t0 = time.perf_counter()  # warm: the first request computes and caches the page data (cold on a new store)
     first = clients[0].get(path, timeout=3600)
     first_ms = (time.perf_counter() - t0) * 1000
     assert first.status_code == 200, first.status_code
+    try:
+        return [{"sessions": sessions, "round": i + 1, "first_request_ms": round(first_ms, 1),
+                 "page_bytes": len(first.content), **_round(clients, requests, server_pid, path)}
+                for i in range(rounds)]
+    finally:
+        for c in clients:
+            c.close()
+
+
+def _round(clients: list[httpx.Client], requests: int, server_pid: int | None, path: str) -> dict:
     latencies: list[float] = []
     lock = threading.Lock()
     remaining = [requests]
@@ -150,6 +168,7 @@ def run(url: str, token: str, sessions: int, requests: int, server_pid: int | No
             with lock:
                 latencies.append(ms)
 
+    load0 = os.getloadavg()[0]
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     client0 = time.process_time()  # this process: the 50 client threads share one GIL on the same cores
     started = time.perf_counter()
@@ -161,14 +180,13 @@ def run(url: str, token: str, sessions: int, requests: int, server_pid: int | No
     wall = time.perf_counter() - started
     cpu = cpu_seconds(server_pid) - cpu0 if server_pid else None
     client_cpu = time.process_time() - client0
-    for c in clients:
-        c.close()
     q = statistics.quantiles(latencies, n=100)
-    return {"sessions": sessions, "requests": len(latencies), "first_request_ms": round(first_ms, 1), "page_bytes": len(first.content), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
+    return {"requests": len(latencies), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
             "mean_ms": round(statistics.fmean(latencies), 1), "max_ms": round(max(latencies), 1),
             "requests_per_s": round(len(latencies) / wall, 1),
             "server_cpu_ms_per_request": round(cpu * 1000 / len(latencies), 2) if cpu is not None else None,
-            "client_cpu_ms_per_request": round(client_cpu * 1000 / len(latencies), 2)}
+            "client_cpu_ms_per_request": round(client_cpu * 1000 / len(latencies), 2),
+            "load_avg_1m": [load0, os.getloadavg()[0]]}
 
 
 def main() -> None:
@@ -178,24 +196,28 @@ def main() -> None:
     ap.add_argument("--build", type=int, default=0, metavar="N", help="first build a settled store of N trades")
     ap.add_argument("--work", type=Path, default=None, help="where --build keeps its store")
     ap.add_argument("--shape", choices=("default", "realistic"), default="realistic", help="--build data shape")
+    ap.add_argument("--heaviest", choices=("trades", "datasets"), default="trades",
+                    help="without --owner: the owner with the most trades, or with the most datasets")
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=1, help="measured rounds over the same warm server")
     ap.add_argument("--path", default="/", help="the page to request (/healthz: the floor of server + client)")
     args = ap.parse_args()
     if args.build:
         if args.work is None:
             raise SystemExit("--build needs --work DIR (the store is kept there)")
         args.db = build_store(args.build, args.work, args.shape)
-    owner = args.owner or (heaviest_owner(args.db) if args.db else SAMPLE_OWNER)
+    owner = args.owner or (heaviest_owner(args.db, args.heaviest) if args.db else SAMPLE_OWNER)
     with tempfile.TemporaryDirectory() as tmp:
         db, token = _prepare(args.db, owner, Path(tmp))
         proc, url = _serve(db)
         try:
-            result = run(url, token, args.sessions, args.requests, proc.pid, args.path)
+            results = run(url, token, args.sessions, args.requests, proc.pid, args.path, args.rounds)
         finally:
             proc.terminate()
             proc.wait(30)
-    print(json.dumps({"bench": "console_owner_page", "path": args.path, "owner": owner, **result}))
+    for result in results:
+        print(json.dumps({"bench": "console_owner_page", "path": args.path, "owner": owner, **result}))
 
 
 if __name__ == "__main__":
