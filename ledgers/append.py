@@ -27,7 +27,7 @@ import polars as pl
 from ledgers.chain import KEY_COLUMNS, Entry, InvalidTargets, LedgerConflict, RunResult, canonical_sql, chain_hash
 from ledgers.chain import quietly as _quietly
 from ledgers.runchain import seal_run
-from settlement.core.sql import temp_tables
+from settlement.core.sql import render, temp_tables
 
 # Runs whose entries are void (CONTRACT "Settlement lifecycle"): a reject record of ledgers.events names them.
 REJECTED_RUNS = "(SELECT run_id FROM lifecycle_events WHERE kind = 'reject')"
@@ -112,7 +112,7 @@ def append_run(
             f"CAST(coalesce(dataset_id, '') AS VARCHAR) AS dataset_id, CAST(amount AS DECIMAL(18,2)) AS amount "
             f"FROM {view}"
         )
-        problems = con.execute(_TARGET_PROBLEMS_SQL.format(t=f"({normalized})")).fetchall()
+        problems = con.execute(render(_TARGET_PROBLEMS_SQL, {"t": f"({normalized})"})).fetchall()
         if problems:
             raise InvalidTargets("; ".join(p[0] for p in problems))
         args = dict(year=year, normalized=normalized, params_hash=params_hash,

@@ -64,10 +64,11 @@ def row_text_sql(source: str) -> str:
 
 def chunks_sql(source: str, where: str = "true") -> str:
     """SELECT source, ref_id, chunk, first_row, last_row, rows, digest: the chunk digests of the rows of
-    ``source`` matching ``where`` (a condition on the table's id column ``ref_id``)."""
+    ``source`` matching ``where`` (a condition on the table's id column ``ref_id``). Bound parameter:
+    ``$source`` (the source's name)."""
     table, id_col, _ = _SOURCES[source]
     return f"""
-        SELECT '{source}' AS source, {id_col} AS ref_id, row_number // {CHUNK_ROWS} AS chunk,
+        SELECT CAST($source AS VARCHAR) AS source, {id_col} AS ref_id, row_number // {CHUNK_ROWS} AS chunk,
                min(row_number) AS first_row, max(row_number) AS last_row, count(*) AS rows,
                sha256(string_agg({row_text_sql(source)}, chr(10) ORDER BY row_number)) AS digest
         FROM {table} WHERE {where.replace('ref_id', id_col)} GROUP BY ALL"""
@@ -85,7 +86,7 @@ def record(con: duckdb.DuckDBPyConnection, source: str, ref_id: int) -> str:
     """Record the digest of the rows ``ref_id`` (an upload id or registry load id) stored, inside the
     caller's transaction. An upload or load that stored no rows records the digest of nothing."""
     for batch in _batches(con, source, int(ref_id)):
-        con.execute(f"INSERT INTO input_digest_chunks {chunks_sql(source, _rows_of(batch))}")
+        con.execute(f"INSERT INTO input_digest_chunks {chunks_sql(source, _ROWS_OF_BATCH)}", _batch_params(source, batch))
     stored = con.execute(
         f"SELECT rows, digest FROM ({_top_sql('SELECT * FROM input_digest_chunks WHERE source = ? AND ref_id = ?')})",
         [source, int(ref_id)],
@@ -131,24 +132,31 @@ def _batches(con: duckdb.DuckDBPyConnection, source: str, ref_id: int | None = N
     """(ref_id, first chunk) of each batch of BATCH_ROWS row numbers of ``source`` (of one ``ref_id``, or of
     every id stored or recorded), in (ref_id, row) order."""
     table, id_col, _ = _SOURCES[source]
-    only = "" if ref_id is None else f"WHERE {id_col} = {int(ref_id)}"
-    recorded = "" if ref_id is None else f"AND ref_id = {int(ref_id)}"
+    only = "" if ref_id is None else f"WHERE {id_col} = $id"
+    recorded = "" if ref_id is None else "AND ref_id = $id"
+    params = dict(source=source) | ({} if ref_id is None else dict(id=int(ref_id)))
     spans = con.execute(f"""
         SELECT ref_id, max(last) FROM (
             SELECT {id_col} AS ref_id, max(row_number) AS last FROM {table} {only} GROUP BY 1
-            UNION ALL SELECT ref_id, max(last_row) FROM input_digest_chunks WHERE source = '{source}' {recorded}
-            GROUP BY 1) GROUP BY 1 ORDER BY 1""").fetchall()
+            UNION ALL SELECT ref_id, max(last_row) FROM input_digest_chunks WHERE source = $source {recorded}
+            GROUP BY 1) GROUP BY 1 ORDER BY 1""", params).fetchall()
     return [(int(rid), lo // CHUNK_ROWS) for rid, last in spans for lo in range(0, int(last) + 1, BATCH_ROWS)]
 
 
-def _rows_of(batch: tuple[int, int]) -> str:
-    ref_id, chunk = batch
-    return f"ref_id = {ref_id} AND row_number >= {chunk * CHUNK_ROWS} AND row_number < {chunk * CHUNK_ROWS + BATCH_ROWS}"
+# One batch (ref_id, first chunk) of rows and of recorded chunks, as bound parameters (``_batch_params``).
+_ROWS_OF_BATCH = "ref_id = $id AND row_number >= $first_row AND row_number < $end_row"
+_CHUNKS_OF_BATCH = "ref_id = $id AND chunk >= $first_chunk AND chunk < $end_chunk"
 
 
-def _chunks_of(batch: tuple[int, int]) -> str:
+def _batch_params(source: str, batch: tuple[int, int]) -> dict[str, object]:
     ref_id, chunk = batch
-    return f"ref_id = {ref_id} AND chunk >= {chunk} AND chunk < {chunk + BATCH_ROWS // CHUNK_ROWS}"
+    return dict(source=source, id=int(ref_id), first_row=chunk * CHUNK_ROWS,
+                end_row=chunk * CHUNK_ROWS + BATCH_ROWS)
+
+
+def _batch_and_chunk_params(source: str, batch: tuple[int, int]) -> dict[str, object]:
+    chunk = batch[1]
+    return _batch_params(source, batch) | dict(first_chunk=chunk, end_chunk=chunk + BATCH_ROWS // CHUNK_ROWS)
 
 
 def first_mismatch(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -159,13 +167,13 @@ def first_mismatch(con: duckdb.DuckDBPyConnection) -> str | None:
         table = _SOURCES[source][0]
         for batch in _batches(con, source):
             bad = con.execute(f"""
-                WITH now AS ({chunks_sql(source, _rows_of(batch))}),
-                rec AS (SELECT * FROM input_digest_chunks WHERE source = '{source}' AND {_chunks_of(batch)})
+                WITH now AS ({chunks_sql(source, _ROWS_OF_BATCH)}),
+                rec AS (SELECT * FROM input_digest_chunks WHERE source = $source AND {_CHUNKS_OF_BATCH})
                 SELECT coalesce(n.ref_id, r.ref_id) AS ref_id, coalesce(n.chunk, r.chunk) AS chunk,
                        coalesce(n.first_row, r.first_row), coalesce(n.last_row, r.last_row), n.rows, r.rows
                 FROM now n FULL OUTER JOIN rec r ON r.ref_id = n.ref_id AND r.chunk = n.chunk
                 WHERE n.digest IS DISTINCT FROM r.digest
-                ORDER BY 1, 2 LIMIT 1""").fetchall()
+                ORDER BY 1, 2 LIMIT 1""", _batch_and_chunk_params(source, batch)).fetchall()
             if bad:
                 ref_id, _, first, last, now_rows, rec_rows = bad[0]
                 owner = f"upload {ref_id}" if source == "upload" else f"{source} load {ref_id}"
@@ -175,8 +183,8 @@ def first_mismatch(con: duckdb.DuckDBPyConnection) -> str | None:
     bad = con.execute(f"""
         SELECT d.source, d.ref_id FROM input_digests d
         LEFT JOIN ({_top_sql('SELECT * FROM input_digest_chunks')}) t USING (source, ref_id)
-        WHERE coalesce(t.digest, '{empty_digest()}') <> d.digest OR coalesce(t.rows, 0) <> d.rows
-        ORDER BY 1, 2 LIMIT 1""").fetchall()
+        WHERE coalesce(t.digest, $empty) <> d.digest OR coalesce(t.rows, 0) <> d.rows
+        ORDER BY 1, 2 LIMIT 1""", dict(empty=empty_digest())).fetchall()
     if bad:
         return f"input_digests of {bad[0][0]} {bad[0][1]}: does not match its recorded chunk digests (edited?)"
     return None

@@ -25,7 +25,7 @@ import duckdb
 
 from settlement.core import identifiers
 from settlement.core.localtime import local_date_sql
-from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, formula_sql, render_sql, sql_literal
+from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, formula_sql, render_sql
 from settlement.inputs.tabular import READ_ERRORS, FileFacts, Source
 
 MISS = "settle fast path: not a clean row"
@@ -47,7 +47,7 @@ _INSERT_SQL = r"""
 INSERT INTO trade_rows (trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at, local_date, amount,
                         currency, kind, ref_trade_id, upload_id, row_number)
 SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at, {local_date},
-       CASE WHEN ok THEN amount ELSE error('{miss}') END, 'CNY', kind, ref_trade_id, {upload_id}, rn
+       CASE WHEN ok THEN amount ELSE error('{miss}') END, 'CNY', kind, ref_trade_id, $upload_id, rn
 FROM (
   SELECT *, coalesce(trade_id IS NOT NULL AND strlen(trade_id) <= {id_max}
       AND NOT (prefix(trade_id, ' ') OR suffix(trade_id, ' '))
@@ -61,7 +61,7 @@ FROM (
       AND (CASE WHEN kind = 'refund' THEN ref_trade_id IS NOT NULL AND strlen(ref_trade_id) <= {id_max}
                      AND NOT (prefix(ref_trade_id, ' ') OR suffix(ref_trade_id, ' '))
                 ELSE ref_trade_id IS NULL END)
-      AND ({scope} IS NULL OR platform_id = {scope}), false) AS ok
+      AND ($scope IS NULL OR platform_id = $scope), false) AS ok
   FROM (
     SELECT 0 AS rn, nullif(trade_id, '') AS trade_id, nullif(platform_id, '') AS platform_id,
            nullif(dataset_id, '') AS dataset_id, nullif(seller_id, '') AS seller_id,
@@ -82,14 +82,14 @@ FROM (
 # consecutive rowids in file order. Numbering them afterwards keeps the read parallel: row_number() OVER ()
 # in the insert would run the whole read on one thread.
 _NUMBER_SQL = """
-UPDATE trade_rows SET row_number = rowid - (SELECT min(rowid) FROM trade_rows WHERE upload_id = {upload_id})
-                                   + {first_row}
-WHERE upload_id = {upload_id}
+UPDATE trade_rows SET row_number = rowid - (SELECT min(rowid) FROM trade_rows WHERE upload_id = $upload_id)
+                                   + $first_row
+WHERE upload_id = $upload_id
 """
 
-_NEW = "(SELECT * FROM trade_rows WHERE upload_id = {upload_id})"
+_NEW = "(SELECT * FROM trade_rows WHERE upload_id = $upload_id)"
 _OTHER_LIVE = ("(SELECT t.* FROM trade_rows t JOIN uploads u ON u.id = t.upload_id "
-               "WHERE u.retracted_at IS NULL AND t.upload_id <> {upload_id})")
+               "WHERE u.retracted_at IS NULL AND t.upload_id <> $upload_id)")
 
 # Keys repeated in the file (a 64-bit hash collision only sends the file to the full path) or already live.
 _KEYS_SQL = """
@@ -122,35 +122,34 @@ def insert_clean(con: duckdb.DuckDBPyConnection, source: Source, upload_id: int,
                  platform_scope: str | None, step: Callable[[str], None] = lambda _stage: None) -> int:
     """Insert the file's rows as upload ``upload_id`` (inside the caller's transaction) and check them.
     Returns the rows stored; raises ``NotClean`` when the full path must decide (the caller rolls back)."""
-    params = {"local_date": local_date_sql("traded_at"), "miss": MISS, "upload_id": str(int(upload_id)),
-              "id_max": str(TEXT_ID_MAX), "max_amount": MAX_AMOUNT, "scope": sql_literal(platform_scope),
-              "ts_form": _TS_FORM, "first_row": str(source.first_row_number),
-              "select": source.select_sql,
+    params = {"local_date": local_date_sql("traded_at"), "miss": MISS, "id_max": str(TEXT_ID_MAX),
+              "max_amount": MAX_AMOUNT, "ts_form": _TS_FORM, "select": source.select_sql,
               **{f"formula_{col}": formula_sql(col) for col in ("trade_id", "dataset_id", "ref_trade_id")}}
     try:
-        rows = con.execute(render_sql(_INSERT_SQL, params)).fetchall()[0][0]
+        rows = con.execute(render_sql(_INSERT_SQL, params),
+                           dict(upload_id=int(upload_id), scope=platform_scope)).fetchall()[0][0]
     except READ_ERRORS as exc:  # a bad row (error() above) or content DuckDB cannot read: the full path words it
         raise NotClean(str(exc)[:200]) from exc
     if rows == 0:
         raise NotClean("no data rows")
-    con.execute(render_sql(_NUMBER_SQL, params))
+    con.execute(_NUMBER_SQL, dict(upload_id=int(upload_id), first_row=int(source.first_row_number)))
     step("validating")
     _check_set(con, upload_id)
     return rows
 
 
 def _check_set(con: duckdb.DuckDBPyConnection, upload_id: int) -> None:
-    new = _NEW.replace("{upload_id}", str(int(upload_id)))
-    live = _OTHER_LIVE.replace("{upload_id}", str(int(upload_id)))
+    new, live, this = _NEW, _OTHER_LIVE, dict(upload_id=int(upload_id))
     # P4: codes stored as written only when every distinct code is canonical (trimmed, upper-case) and valid
     # (python-stdnum over the DISTINCT codes, fetched once).
     codes = [row[0] for row in con.execute(
-        f"SELECT platform_id FROM {new} UNION SELECT seller_id FROM {new} UNION SELECT buyer_id FROM {new}").fetchall()]
+        f"SELECT platform_id FROM {new} UNION SELECT seller_id FROM {new} UNION SELECT buyer_id FROM {new}",
+        this).fetchall()]
     if any(code != code.strip().upper() or not code.strip() or identifiers.credit_code_problem(code) for code in codes):
         raise NotClean("a credit code not canonical or not valid")
-    if con.execute(render_sql(_KEYS_SQL, {"new": new, "live": live})).fetchall()[0][0]:
+    if con.execute(render_sql(_KEYS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
         raise NotClean("a trade key repeated in the file or already stored")
-    if con.execute(render_sql(_REFUNDS_SQL, {"new": new, "live": live})).fetchall()[0][0]:
+    if con.execute(render_sql(_REFUNDS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
         raise NotClean("a refund whose sale is missing or over-refunded")
 
 

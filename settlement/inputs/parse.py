@@ -95,7 +95,7 @@ SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, traded_at,
         AND currency = 'CNY' AND kind IN ('sale', 'refund')
         AND (CASE WHEN kind = 'refund' THEN ref_trade_id IS NOT NULL AND length(ref_trade_id) <= {id_max}
                   ELSE ref_trade_id IS NULL END)
-        AND ({scope} IS NULL OR platform_id = {scope}), false) AS ok,
+        AND ($scope IS NULL OR platform_id = $scope), false) AS ok,
        raw_trade_id, raw_platform_id, raw_dataset_id, raw_seller_id, raw_buyer_id, raw_traded_at, raw_amount,
        raw_currency, raw_kind, raw_ref_trade_id {norm_columns}
 FROM parsed)
@@ -116,8 +116,8 @@ checks AS (
          WHEN length(trade_id) > {id_max} THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': 'longer than {id_max} characters'}
          WHEN {formula_trade_id} THEN {'c': 'trade_id', 'v': raw_trade_id, 'r': {formula_reason_trade_id}} END,
     CASE WHEN platform_id IS NULL THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'missing value'}
-         WHEN {scope} IS NOT NULL AND platform_id <> {scope}
-         THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'not the platform this operator acts for (' || {scope} || ')'} END,
+         WHEN $scope IS NOT NULL AND platform_id <> $scope
+         THEN {'c': 'platform_id', 'v': raw_platform_id, 'r': 'not the platform this operator acts for (' || $scope || ')'} END,
     CASE WHEN dataset_id IS NULL THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'missing value'}
          WHEN length(dataset_id) > {id_max} THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': 'longer than {id_max} characters'}
          WHEN {formula_dataset_id} THEN {'c': 'dataset_id', 'v': raw_dataset_id, 'r': {formula_reason_dataset_id}} END,
@@ -189,8 +189,9 @@ def parse_and_check_rows(
     ASCII, transcoded, not CSV) or when some row failed the fast parse; its row errors are the same.
     Raises one of ``tabular.READ_ERRORS`` when DuckDB cannot read the file's content."""
     t = tables
-    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "scope": sql_literal(platform_scope),
-              "local_date": local_date_sql("traded_at"), **_FORMULA_PARAMS, **t.slots()}
+    params = {"max_amount": MAX_AMOUNT, "id_max": str(TEXT_ID_MAX), "local_date": local_date_sql("traded_at"),
+              **_FORMULA_PARAMS, **t.slots()}
+    scope = dict(scope=platform_scope)  # a bound parameter of the parse and the row checks
     distinct_codes = (f"CREATE OR REPLACE TEMP TABLE {t.distinct_codes} AS SELECT platform_id AS code FROM "
                       f"{t.staging_t} UNION SELECT seller_id FROM {t.staging_t} UNION SELECT buyer_id FROM {t.staging_t}")
     slow = source.needs_normalising
@@ -200,7 +201,7 @@ def parse_and_check_rows(
             normalise.install(con)
         mode = _mode_params(slow, normalise_codes)
         select = source.select_with_blank_sql if slow else source.select_sql
-        con.execute(render_sql(_PARSE_SQL, {**params, **mode, "source": select, "rn": "NULL"}))
+        con.execute(render_sql(_PARSE_SQL, {**params, **mode, "source": select, "rn": "NULL"}), scope)
         if not slow and con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {t.staging_t} WHERE NOT ok LIMIT 1)"
                                     ).fetchall()[0][0]:
             slow = normalise_codes = True  # some row failed: perhaps an export form the slow path reads
@@ -232,7 +233,7 @@ def parse_and_check_rows(
     # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
     bad = bad_identifiers_table(con, f"SELECT code FROM {t.distinct_codes}", t.bad_codes)
     con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **mode, "source": render_sql(_BAD_RAW_SOURCE, t.slots()),
-                                             "rn": "rn", "blank_col": ""}))
+                                             "rn": "rn", "blank_col": ""}), scope)
     if bad:
         con.execute(render_sql(_BAD_CODES_SQL, {"scientific": normalise.SCIENTIFIC_SQL.replace("{c}", "c.code"),
                                                 "scientific_reason": sql_literal(normalise.SCIENTIFIC_REASON),
