@@ -133,15 +133,21 @@ def warnings(*, nfkc_cells: int = 0, amounts: int = 0, datetimes: int = 0, dates
     """One report line per kind of normalisation applied, with its count (never silent)."""
     lines = []
     if nfkc_cells:
-        lines.append(f"{nfkc_cells} cells had full-width or compatibility characters, read after Unicode NFKC "
-                     "(e.g. '１２３' as '123')")
+        lines.append(f"{_count(nfkc_cells, 'cell had', 'cells had')} full-width or compatibility characters, read after "
+                     "Unicode NFKC (e.g. '１２３' as '123')")
     if amounts:
-        lines.append(f"{amounts} amounts had a currency sign (¥, CNY) or thousands separators, read as plain "
-                     "decimals (e.g. '¥1,234.50' as 1234.50)")
+        lines.append(f"{_count(amounts, 'amount had', 'amounts had')} a currency sign (¥, CNY) or thousands separators, "
+                     "read as plain decimals (e.g. '¥1,234.50' as 1234.50)")
     if datetimes:
-        lines.append(f"{datetimes} date-times were written as YYYY/M/D H:MM, read as local time (P3)")
+        lines.append(f"{_count(datetimes, 'date-time was', 'date-times were')} written as YYYY/M/D H:MM, "
+                     "read as local time (P3)")
     if dates:
-        lines.append(f"{dates} dates were written as YYYY/M/D, read as YYYY-MM-DD")
+        lines.append(f"{_count(dates, 'date was', 'dates were')} written as YYYY/M/D, read as YYYY-MM-DD")
     if blank_rows:
-        lines.append(f"{blank_rows} rows with every cell empty were skipped")
+        lines.append(_count(blank_rows, "row with every cell empty was", "rows with every cell empty were") + " skipped")
     return tuple(lines)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """'1 date was' / '2 dates were': report lines read as English for any count."""
+    return f"{n} {one if n == 1 else many}"

@@ -40,7 +40,7 @@ def test_gbk_registry_loads_with_chinese_names_and_the_encoding_warned(con, tmp_
                       f"DS1,{SELLER},交通流量数据,2023-06-01,\n,,,,\n").encode("gbk"))
     report = registry.load_registry(con, "datasets", path, loaded_by="t")
     assert (report.status, report.rows_loaded, report.warnings) == (
-        "loaded", 1, (GB_WARNING, "1 rows with every cell empty were skipped"))
+        "loaded", 1, (GB_WARNING, "1 row with every cell empty was skipped"))
     assert con.execute("SELECT dataset_id, name FROM datasets").fetchall() == [("DS1", "交通流量数据")]
 
 
@@ -94,7 +94,7 @@ def test_export_forms_store_the_same_trades_as_the_plain_file_and_each_is_warned
         "2 amounts had a currency sign (¥, CNY) or thousands separators, read as plain decimals "
         "(e.g. '¥1,234.50' as 1234.50)",
         "2 date-times were written as YYYY/M/D H:MM, read as local time (P3)",
-        "1 rows with every cell empty were skipped",
+        "1 row with every cell empty was skipped",
     )
     assert con.execute("SELECT trade_id, platform_id, seller_id, buyer_id, traded_at, local_date, amount, kind "
                        "FROM trades WHERE upload_id = 2 ORDER BY trade_id").fetchall() == expected

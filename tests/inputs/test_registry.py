@@ -206,5 +206,5 @@ def test_an_xlsx_registry_with_real_date_cells(con, tmp_path):
     sheet.write_datetime(1, 3, dt.datetime(2024, 3, 1), date_format)  # a real date cell, shown as 2024/3/1
     book.close()
     report = registry.load_registry(con, "datasets", path, loaded_by="tester")
-    assert report.status == "loaded" and report.warnings == ("1 dates were written as YYYY/M/D, read as YYYY-MM-DD",)
+    assert report.status == "loaded" and report.warnings == ("1 date was written as YYYY/M/D, read as YYYY-MM-DD",)
     assert con.execute("SELECT certified_on, certified_until FROM datasets").fetchall() == [(dt.date(2024, 3, 1), None)]
