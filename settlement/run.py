@@ -3,8 +3,9 @@
 Owns: ``run_settlement`` (affiliates → clauses → ledger append → run explanations), ``settle_all`` (which
 years a run without --year settles, CONTRACT), ``settle_years`` (what `settle run [--year]` and
 `POST /v1/settlements` both do, including the year outside the policy window) and the inputs fingerprint. Writes the run tables of
-``0004_settlement.sql`` (run_dataset_results, run_caller_buyers, run_platform_results) and the compact
-record of ``0011_compact_exclusions.sql`` the regulator view ``exclusions`` derives a run's exclusions from.
+``0004_settlement.sql`` (run_dataset_results, run_caller_buyers, run_platform_results), the compact
+record of ``0011_compact_exclusions.sql`` the regulator view ``exclusions`` derives a run's exclusions from,
+and their counts (``run_exclusion_counts``, ``0013_exclusion_counts.sql``).
 Must not import the CLI or the API; the ledger is reached only through ``ledgers.ledger.append_run``.
 
 Inputs fingerprint (sha256, recorded per run and per entry): a canonical JSON of the year, the parameter
@@ -30,7 +31,8 @@ import duckdb
 from ledgers import ledger
 from settlement import backends
 from settlement.clauses import targets as clauses
-from settlement.clauses.relations import run_params_sql
+from settlement.clauses.exclusions import counts_statement
+from settlement.clauses.relations import run_params_sql, run_relations
 from settlement.clauses.targets import Targets
 from settlement.inputs import digests
 from settlement.integrity.flags import compute_flags
@@ -94,8 +96,6 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
         con.unregister("_s_platforms_df")
 
 
-
-
 def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targets) -> None:
     """The compact record the regulator view ``exclusions`` derives the run's P12 exclusions from (migration
     0011; never millions of rows) and, from a remote backend, the caller rows (through Parquet files)."""
@@ -111,11 +111,31 @@ def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Tar
             con.execute(f"INSERT INTO {table} SELECT {rid}, * FROM _s_record_df")
         finally:
             con.unregister("_s_record_df")
+    _store_exclusion_counts(con, rid, targets)
     backend = targets.backend
     if backend is not None and not backend.local:
         with backend.spill(f"SELECT * FROM {targets.callers_table}") as files:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {targets.callers_table} AS "
                         f"SELECT * FROM read_parquet({files!r})")
+
+
+def _store_exclusion_counts(con: duckdb.DuckDBPyConnection, rid: int, targets: Targets) -> None:
+    """run_exclusion_counts (migration 0013): the run's exclusion rows counted per clause, dataset, owner,
+    platform, reason and kind, by one GROUP BY over the staged exclusions SELECT (no re-derivation), so readers
+    never derive the view to count. A remote backend computes the few grouped rows and hands them back."""
+    if not targets.exclusions_sql:
+        return
+    counts = counts_statement(f"({targets.exclusions_sql})", run_relations(targets.params))
+    columns = "year, clause, dataset_id, owner_id, platform_id, reason, kind, trades"
+    backend = targets.backend
+    if backend is None or backend.local:
+        con.execute(f"INSERT INTO run_exclusion_counts SELECT {rid}, {columns} FROM ({counts}) c")
+        return
+    con.register("_s_counts_df", backend.fetch(counts))
+    try:
+        con.execute(f"INSERT INTO run_exclusion_counts SELECT {rid}, {columns} FROM _s_counts_df")
+    finally:
+        con.unregister("_s_counts_df")
 
 
 def default_started_by() -> str:

@@ -5,11 +5,14 @@ RELATED_PARTY (P7, P8).
 backend, paths built locally, registered back as ``_s_related``); ``exclusions_sql`` stages the small
 relations the exclusions read (``_s_cert6``, ``_s_cert7``, ``_s_refunds``, ``_s_qualifies``) and returns
 ``exclusions.sql``: one row per (trade, clause) that earns nothing. A run stores no rows: ``settlement.run``
-records the compact inputs the regulator view ``exclusions`` derives them from (migration 0011). Imports
+records the compact inputs the regulator view ``exclusions`` derives them from (migration 0011), and their
+counts (``counts_statement``, table ``run_exclusion_counts``, migration 0013), which readers use. Imports
 ``settlement.core``, ``settlement.affiliates`` and the backend interface.
 """
 
 from __future__ import annotations
+
+from string import Template
 
 import duckdb
 import polars as pl
@@ -17,10 +20,10 @@ import polars as pl
 from settlement.affiliates.pairs import explain_pairs
 from settlement.backends.base import Backend
 from settlement.clauses.portable import statement
-from settlement.clauses.relations import NO_PATH, exclusions_statement, run_relations
+from settlement.clauses.relations import NO_PATH, exclusions_statement, run_relations, view_relations
 from settlement.clauses.year_params import YearParams
 
-__all__ = ["NO_PATH", "exclusions_sql", "stage_related_paths"]
+__all__ = ["NO_PATH", "counts_statement", "counts_view_sql", "exclusions_sql", "stage_related_paths"]
 
 PATH_SCHEMA = {"a_id": pl.String, "b_id": pl.String, "on_date": pl.Date, "path": pl.String}
 
@@ -66,3 +69,31 @@ def exclusions_sql(backend: Backend, yp: YearParams, datasets: pl.DataFrame) -> 
         pl.col("caller_groups").cast(pl.Int64))
     backend.register("_s_qualifies", qualifies.to_arrow())
     return exclusions_statement(rel)
+
+
+# P12 counts (migration 0013): the exclusion rows of ``${exclusions}`` counted per clause, dataset, owner of the
+# sale's registration period (P10.1; a refund's: its live sale's; NULL when no period covers the date or the
+# run left no registry record), platform, reason and kind. Portable (DuckDB and Spark SQL).
+COUNTS = Template("""SELECT x.run_id, x.year, x.clause, x.dataset_id, d.owner_id, x.platform_id, x.reason, x.kind,
+       count(*) AS trades
+FROM ${exclusions} x
+LEFT JOIN ${trades} t ON t.run_id = x.run_id AND t.platform_id = x.platform_id AND t.trade_id = x.trade_id
+      AND t.upload_id = x.upload_id
+LEFT JOIN ${trades} ls ON x.kind = 'refund' AND ls.run_id = x.run_id AND ls.kind = 'sale' AND NOT ls.retracted
+      AND ls.platform_id = x.platform_id AND ls.trade_id = t.ref_trade_id
+LEFT JOIN ${datasets} d ON d.run_id = x.run_id AND d.dataset_id = x.dataset_id
+      AND (CASE WHEN x.kind = 'sale' THEN t.local_date ELSE ls.local_date END)
+          BETWEEN coalesce(d.owner_from, DATE '0001-01-01') AND coalesce(d.owner_until, DATE '9999-12-31')
+GROUP BY x.run_id, x.year, x.clause, x.dataset_id, d.owner_id, x.platform_id, x.reason, x.kind""")
+
+
+def counts_statement(exclusions: str, rel: dict[str, str]) -> str:
+    """The counts of the exclusion rows ``exclusions`` (a relation) over the trades and dataset registry
+    rows of ``rel`` (run_relations of a run being computed, or view_relations)."""
+    return COUNTS.substitute(exclusions=exclusions, trades=rel["trades"], datasets=rel["datasets"])
+
+
+def counts_view_sql() -> str:
+    """The backfill of migration 0013: the counts of every stored run, from the regulator view (a test
+    checks the migration holds this text)."""
+    return counts_statement("exclusions", view_relations())
