@@ -10,8 +10,8 @@ Parts: the account (``beneficiary_accounts``), the account per ledger key (``key
 entries with their state and reviewer (``entry_states``), the notice lines, the payment instructions and
 their bank confirmation, the caller count and base behind each dataset amount (``current_dataset_results``)
 or the volume behind a platform's (``current_platform_results``), and the trades that earn nothing counted
-by P12 reason (``current_exclusions``: for an owner, clause 6 trades of its datasets; for a platform, its
-clause 7 trades). A regulator's statement also lists the integrity flags (issue 13) that name the
+by P12 reason (``run_exclusion_counts`` of the run in force: for an owner, clause 6 trades of its datasets;
+for a platform, its clause 7 trades). A regulator's statement also lists the integrity flags (issue 13) that name the
 beneficiary, one of its datasets or its platform, with their review state; an owner's never does.
 Read only.
 """
@@ -145,9 +145,11 @@ LEFT JOIN current_dataset_results r ON r.year = $y AND r.owner_id = $b AND r.dat
 LEFT JOIN key_accounts k ON k.year = $y AND k.clause = 6 AND k.beneficiary_id = $b AND k.dataset_id = m.dataset_id
 LEFT JOIN names ON names.dataset_id = m.dataset_id
 ORDER BY m.dataset_id"""
-# read once (the view derives a run's exclusions on demand): counts per clause, dataset and reason
+# the run's exclusion counts (run_exclusion_counts, migration 0013; deriving the view would cost a whole
+# re-derivation of the run): trades per clause, dataset and reason
 EXCLUSIONS_SQL = f"""
-SELECT clause, CASE WHEN clause = 6 THEN dataset_id ELSE '' END, reason, count(*) FROM current_exclusions x
+SELECT x.clause, CASE WHEN x.clause = 6 THEN x.dataset_id ELSE '' END, x.reason, sum(x.trades)
+FROM current_runs c JOIN run_exclusion_counts x ON x.run_id = c.source_run_id AND x.year = c.year
 WHERE x.year = $y AND ((x.clause = 7 AND x.platform_id = $b) OR (x.clause = 6 AND x.dataset_id IN ({MINE_SQL})))
 GROUP BY ALL ORDER BY ALL"""
 
@@ -191,8 +193,8 @@ def statement(con: duckdb.DuckDBPyConnection, year: int, beneficiary_id: str, *,
     per_dataset = Counter()
     per_reason = Counter()
     for clause, dataset_id, reason, n in excluded:  # a few aggregated rows, not trades
-        per_dataset[dataset_id] += n if clause == 6 else 0
-        per_reason[(clause, reason)] += n
+        per_dataset[dataset_id] += int(n) if clause == 6 else 0
+        per_reason[(clause, reason)] += int(n)
     datasets = tuple(replace(DatasetLine(*_money(r, 6, 8, 9, 10, 12, 14, 15)), excluded_trades=per_dataset[r[0]])
                      for r in _rows(con, DATASETS_SQL, p))
     platform = tuple(PlatformFigures(*r) for r in _rows(
