@@ -94,10 +94,13 @@ def price_outlier_sql(ctx: FlagContext) -> str:
     mult, n = dec(ctx.th("PRICE_OUTLIER", "multiple")), int(ctx.th("PRICE_OUTLIER", "min_sales"))
     least = dec(ctx.th("PRICE_OUTLIER", "min_amount"))
     return f"""
-WITH s AS (
-    SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, amount FROM trades t WHERE {ctx.year_sales("t")}
-), m AS (
-    SELECT dataset_id, median(amount) AS med, count(*) AS n FROM s GROUP BY dataset_id HAVING count(*) >= {n}
+WITH m AS (  -- two scans of the year's sales, the first of two columns only: one shared CTE of every sale
+            -- would be materialised with its six columns (10M rows)
+    SELECT dataset_id, median(amount) AS med, count(*) AS n FROM trades t WHERE {ctx.year_sales("t")}
+    GROUP BY dataset_id HAVING count(*) >= {n}
+), s AS (
+    SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, amount FROM trades t
+    WHERE {ctx.year_sales("t")} AND t.amount >= {least}
 ), o AS (
     SELECT s.dataset_id, any_value(m.med) AS med, any_value(m.n) AS n, count(*) AS outliers, max(s.amount) AS top,
            list(s.trade_id ORDER BY s.amount DESC, s.trade_id) AS ids,
