@@ -17,7 +17,7 @@ from decimal import Decimal
 import duckdb
 
 from settlement.core.errors import UserError
-from settlement.affiliates.explain import explain_year_merge
+from settlement.affiliates.explain import YearMerge
 from settlement.clauses.relations import one_run_exclusions_sql
 from settlement.core.params import PolicyParams, load_params
 
@@ -190,13 +190,15 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
         counted[group_id] = bool(group_counted)
     days = params.in_scope_days(year)
     out = []
+    merge: YearMerge | None = None  # the year graph, built once for every path of this dataset
     for i, (g, members) in enumerate(groups.items()):
         paths: tuple[str, ...] = ()
         if len(members) > 1 and days is not None and i < MERGE_PATHS_MAX:
-            window = params.window_for_year(year)
-            threshold = params.value("affiliates.equity_threshold", days[0])
-            paths = tuple(explain_year_merge(con, members[0][0], m[0], year=year, equity_threshold=threshold,
-                                             window_start=window[0], window_end=window[1]) for m in members[1:])
+            if merge is None:
+                window = params.window_for_year(year)
+                merge = YearMerge(con, year=year, equity_threshold=params.value("affiliates.equity_threshold", days[0]),
+                                  window_start=window[0], window_end=window[1])
+            paths = tuple(merge.explain(members[0][0], m[0]) for m in members[1:])
         out.append(CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members), paths))
     return tuple(out)
 

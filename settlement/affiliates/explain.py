@@ -45,7 +45,7 @@ class _DateContext:
     searches over its edges; only the edges on a path are explained from records (``_LocalGraph``)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, on: dt.date | None, threshold: Decimal,
-                 records: pl.DataFrame | None = None, index: _LocalGraph | None = None):
+                 records: pl.DataFrame | None = None, index: _LocalGraph | None = None, *, graph: bool = True):
         self.on = on
         self.threshold = Decimal(threshold)
         self.records = records if records is not None else _all_records(con)
@@ -69,7 +69,7 @@ class _DateContext:
             .filter(pl.col("share") >= self.threshold)
             .select("a_id", "b_id")
         )
-        if active.height:
+        if active.height and graph:  # graph=False: only the records, for explaining given edges (_view_for)
             frame = active.select(
                 "a_id", "b_id", (pl.col("relation") == "equity").alias("is_equity"),
                 (pl.col("share").fill_null(0) * 10**10).cast(pl.Int64).alias("share"),
@@ -241,33 +241,63 @@ def explain_year_merge(
 ) -> str:
     """Why ``a`` and ``b`` are one caller group of ``year`` (P8: the union of the day graphs' edges): a shortest
     path over that union, each edge explained from records on a day it existed (its first such day)."""
-    from settlement.affiliates.groups import _active_records  # the records the year build reads
+    return YearMerge(con, year=year, equity_threshold=equity_threshold, window_start=window_start,
+                     window_end=window_end).explain(a, b)
 
-    threshold = Decimal(equity_threshold)
-    first, last = max(dt.date(year, 1, 1), window_start), min(dt.date(year, 12, 31), window_end)
-    records = _active_records(con, first, last) if first <= last else pl.DataFrame()
-    if a == b or records.height == 0:
-        return f"{a} and {b} are not one caller group of {year} (P8)."
-    enc = _encode(records)
-    edges = p7_edges(enc.eq, enc.ne, _day(first), _day(last), share_units(threshold))
-    parties = enc.parties.to_list()
-    node = {p: i for i, p in enumerate(parties)}
-    if a not in node or b not in node:
-        return f"{a} and {b} are not one caller group of {year} (P8)."
-    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
-    n = len(parties)
-    graph = coo_matrix((np.ones(2 * len(u), dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
-                       shape=(n, n)).tocsr()
-    path = shortest_path(graph.indptr, graph.indices, node[a], node[b])
-    if path is None:
-        return f"{a} and {b} are not one caller group of {year} (P8)."
-    first_day = {(int(x), int(y)): int(s) for x, y, s in
-                 edges.group_by("u", "v").agg(pl.col("s").min()).select("u", "v", "s").iter_rows()}
-    phrases = []
-    for x, y in zip(path, path[1:]):
-        day = EPOCH + dt.timedelta(days=first_day[(min(x, y), max(x, y))])
-        ctx = _DateContext(con, day, threshold)
-        edge_text, _ = ctx._view_for({parties[x], parties[y]}).edge_phrases(parties[x], parties[y])
-        phrases.append(f"on {day}: " + "; ".join(edge_text))
-    return (f"{a} and {b} are one caller group of {year} (P8: the union of the day graphs' edges): "
-            + "; ".join(phrases) + ".")
+
+class YearMerge:
+    """The union of a year's day graphs (P8), built once and asked about many pairs: explaining the caller
+    groups of a dataset asks about every further buyer of up to 20 groups, and rebuilding the year's P7
+    edges from all records for each (and a day graph for each edge on the path) took minutes with 200k
+    records. The day contexts of the path edges are kept per day, over one read of the records."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, year: int, equity_threshold: Decimal,
+                 window_start: dt.date, window_end: dt.date):
+        from settlement.affiliates.groups import _active_records  # the records the year build reads
+
+        self.con, self.year, self.threshold = con, year, Decimal(equity_threshold)
+        first, last = max(dt.date(year, 1, 1), window_start), min(dt.date(year, 12, 31), window_end)
+        records = _active_records(con, first, last) if first <= last else pl.DataFrame()
+        self.node: dict[str, int] = {}
+        self._days: dict[int, _DateContext] = {}
+        self._edges: dict[tuple[int, int], str] = {}
+        self._all: pl.DataFrame | None = None
+        if records.height == 0:
+            return
+        enc = _encode(records)
+        edges = p7_edges(enc.eq, enc.ne, _day(first), _day(last), share_units(self.threshold))
+        self.parties = enc.parties.to_list()
+        self.node = {p: i for i, p in enumerate(self.parties)}
+        u, v, n = edges["u"].to_numpy(), edges["v"].to_numpy(), len(self.parties)
+        self.graph = coo_matrix((np.ones(2 * len(u), dtype=np.int8), (np.concatenate([u, v]), np.concatenate([v, u]))),
+                                shape=(n, n)).tocsr()
+        self.first_day = {(int(x), int(y)): int(s) for x, y, s in
+                          edges.group_by("u", "v").agg(pl.col("s").min()).select("u", "v", "s").iter_rows()}
+
+    def _on(self, day: int) -> _DateContext:
+        if day not in self._days:
+            if self._all is None:
+                self._all = _all_records(self.con)
+            self._days[day] = _DateContext(self.con, EPOCH + dt.timedelta(days=day), self.threshold, records=self._all,
+                                           graph=False)
+        return self._days[day]
+
+    def _edge(self, x: int, y: int) -> str:
+        """One edge of a path explained from records on its first day (paths from one buyer share edges)."""
+        if (x, y) not in self._edges:
+            day = self.first_day[(min(x, y), max(x, y))]
+            text, _ = self._on(day)._view_for({self.parties[x], self.parties[y]}).edge_phrases(
+                self.parties[x], self.parties[y])
+            self._edges[(x, y)] = f"on {EPOCH + dt.timedelta(days=day)}: " + "; ".join(text)
+        return self._edges[(x, y)]
+
+    def explain(self, a: str, b: str) -> str:
+        not_one = f"{a} and {b} are not one caller group of {self.year} (P8)."
+        if a == b or a not in self.node or b not in self.node:
+            return not_one
+        path = shortest_path(self.graph.indptr, self.graph.indices, self.node[a], self.node[b])
+        if path is None:
+            return not_one
+        phrases = [self._edge(x, y) for x, y in zip(path, path[1:])]
+        return (f"{a} and {b} are one caller group of {self.year} (P8: the union of the day graphs' edges): "
+                + "; ".join(phrases) + ".")
