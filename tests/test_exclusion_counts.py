@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pytest
 
 from settlement import explain
 from settlement.clauses.exclusions import counts_view_sql
@@ -15,23 +14,12 @@ from settlement.core import store
 from settlement.core.params import load_params
 from settlement.lifecycle.statement import MINE_SQL, statement
 from settlement.run import settle_all
-from settlement.tools.demo import load_and_settle
-from tests.support.world import (load_affiliations, load_datasets, load_platforms, new_store, refund, retract,
-                                 sale, upload)
+from tests.support.world import (change_sample_later, load_datasets, load_platforms, new_store, refund, sale,
+                                 upload)
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_trades"
 MIGRATION = Path(store.__file__).parent / "migrations" / "0013_exclusion_counts.sql"
 PARAMS = load_params()
 KEYS = "run_id, year, clause, dataset_id, platform_id, reason, kind"
-
-
-@pytest.fixture()
-def sample(tmp_path):
-    store.init(tmp_path / "s.duckdb")
-    con = store.open_store(tmp_path / "s.duckdb")
-    load_and_settle(con, SAMPLE, params=PARAMS, by="test")
-    yield con
-    con.close()
 
 
 def view_counts(con) -> list[tuple]:
@@ -71,12 +59,7 @@ def test_every_runs_counts_equal_the_view(sample):
         "SELECT run_id, sum(trades) FROM run_exclusion_counts GROUP BY 1 ORDER BY 1").fetchall()] == [
         (1, 5), (2, 25), (3, 5), (4, 2)]
     # counting once more in a later run (retraction, registry loads) keeps every earlier run's counts
-    uploads = [u for (u,) in sample.execute("SELECT id FROM uploads ORDER BY id").fetchall()]
-    retract(sample, uploads[0])
-    load_platforms(sample, [("913301108573022438", None, None)])
-    load_affiliations(sample, [("913301108573022438", "91330102340012374B", "control", None, date(2023, 1, 1),
-                                None, False)])
-    settle_all(sample, params=PARAMS)
+    change_sample_later(sample)
     assert sample.execute("SELECT count(DISTINCT run_id) FROM run_exclusion_counts").fetchall()[0][0] == 8
     assert stored_counts(sample) == view_counts(sample)
 

@@ -4,31 +4,18 @@ later, and shows the rows earlier runs wrote."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
-import pytest
 
 from settlement.clauses.relations import exclusions_view_sql
 from settlement.clauses.targets import compute_targets, drop_staging
 from settlement.core import store
 from settlement.core.params import load_params
-from settlement.tools.demo import load_and_settle
-from tests.support.world import load_affiliations, load_platforms, retract
+from tests.support.world import change_sample_later
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_trades"
 MIGRATION = Path(store.__file__).parent / "migrations" / "0011_compact_exclusions.sql"
 PARAMS = load_params()
 COLUMNS = "run_id, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id"
-
-
-@pytest.fixture()
-def sample(tmp_path):
-    store.init(tmp_path / "s.duckdb")
-    con = store.open_store(tmp_path / "s.duckdb")
-    load_and_settle(con, SAMPLE, params=PARAMS, by="test")
-    yield con
-    con.close()
 
 
 def view_rows(con, run_id: int) -> list[tuple]:
@@ -62,14 +49,7 @@ def test_a_run_writes_no_exclusion_rows(sample):
 def test_later_retractions_and_registry_loads_do_not_change_a_runs_answers(sample):
     runs = [r for (r,) in sample.execute("SELECT run_id FROM exclusion_runs ORDER BY run_id").fetchall()]
     before = {r: view_rows(sample, r) for r in runs}
-    uploads = [u for (u,) in sample.execute("SELECT id FROM uploads ORDER BY id").fetchall()]
-    retract(sample, uploads[0])
-    load_platforms(sample, [("913301108573022438", None, None)])
-    load_affiliations(sample, [("913301108573022438", "91330102340012374B", "control", None, date(2023, 1, 1),
-                                None, False)])
-    from settlement.run import settle_all
-
-    settle_all(sample, params=PARAMS)
+    change_sample_later(sample)
     assert {r: view_rows(sample, r) for r in runs} == before
     newer = sample.execute("SELECT max(run_id) FROM exclusion_runs").fetchall()[0][0]
     assert newer > max(runs) and view_rows(sample, newer) != before[max(runs)]

@@ -114,3 +114,28 @@ def refund(tid: str, of: str, amount: str, at: str, *, buyer: str = "B1", platfo
            seller="OWN1") -> dict:
     return dict(trade_id=tid, platform=platform, dataset=dataset, seller=seller, buyer=buyer, at=at,
                 amount=amount, kind="refund", ref=of)
+
+
+def settled_sample(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A store holding sample_trades/ loaded and every year settled as `make demo` does (by "test")."""
+    from settlement.core.params import load_params
+    from settlement.tools.demo import load_and_settle
+
+    store.init(tmp_path / "s.duckdb")
+    con = store.open_store(tmp_path / "s.duckdb")
+    load_and_settle(con, Path(__file__).resolve().parents[2] / "sample_trades", params=load_params(), by="test")
+    return con
+
+
+def change_sample_later(con: duckdb.DuckDBPyConnection) -> None:
+    """After the sample store's runs: retract its first upload, certify one more platform, relate it to a buyer
+    by a control record, and settle every year again (what must not change an earlier run's answers)."""
+    from settlement.core.params import load_params
+    from settlement.run import settle_all
+
+    first = con.execute("SELECT min(id) FROM uploads").fetchall()[0][0]
+    retract(con, first)
+    load_platforms(con, [("913301108573022438", None, None)])
+    load_affiliations(con, [("913301108573022438", "91330102340012374B", "control", None, date(2023, 1, 1),
+                             None, False)])
+    settle_all(con, params=load_params())
