@@ -1,6 +1,6 @@
 """What the trade-file ingest modules share (CONTRACT "Trades"): the contract columns and limits, the row
-error and upload report types, the process-wide writer lock, the names of one ingest's TEMP tables, SQL
-rendering and the store transaction (the last two are ``settlement.core.sql``'s, under their old names).
+error and upload report types, the process-wide writer lock and the names of one ingest's TEMP tables
+(SQL rendering, literals and the store transaction are ``settlement.core.sql``'s).
 
 Imported through ``settlement.inputs.ingest``, which re-exports every public name here. Must not import
 ``api``, ``settlement.cli`` or ``ledgers``.
@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from settlement.core.sql import literal, render, temp_tables, transaction
+from settlement.core.sql import literal, temp_tables
 
 REQUIRED = ("trade_id", "platform_id", "dataset_id", "seller_id", "buyer_id", "traded_at", "amount")
 OPTIONAL = ("currency", "kind", "ref_trade_id")
@@ -37,7 +37,7 @@ def formula_sql(col: str) -> str:
 def formula_reason_sql(col: str, name: str) -> str:
     """SQL: the reason for a formula id in ``col``, naming its first character (tab and CR by name)."""
     first = "CASE left({c}, 1) " + " ".join(
-        f"WHEN chr({ord(char)}) THEN {sql_literal(shown)}" for char, shown in FORMULA_STARTS.items()) + " END"
+        f"WHEN chr({ord(char)}) THEN {literal(shown)}" for char, shown in FORMULA_STARTS.items()) + " END"
     return (f"'{name} starts with ' || {first.replace('{c}', col)} || ': spreadsheets would run it as a "
             "formula when an export is opened; ids may not start with =, +, -, @, a tab or a carriage return'")
 
@@ -101,14 +101,6 @@ class UploadReport(FileReport):
 
     def to_json_dict(self) -> dict:
         return report_json(self) | {"errors_truncated": self.errors_total > len(self.errors)}
-
-
-render_sql = render  # fills {name} slots with SQL text (the one renderer)
-store_transaction = transaction  # all or nothing: a crash (even SIGKILL) before COMMIT leaves the store as it was
-
-
-def sql_literal(value: str | None) -> str:
-    return literal(value)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import duckdb
 
 from settlement.core import identifiers
 from settlement.core.localtime import local_date_sql
-from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, formula_sql, render_sql
+from settlement.core.sql import render
+from settlement.inputs.common import MAX_AMOUNT, TEXT_ID_MAX, formula_sql
 from settlement.inputs.tabular import READ_ERRORS, FileFacts, Source
 
 MISS = "settle fast path: not a clean row"
@@ -126,7 +127,7 @@ def insert_clean(con: duckdb.DuckDBPyConnection, source: Source, upload_id: int,
               "max_amount": MAX_AMOUNT, "ts_form": _TS_FORM, "select": source.select_sql,
               **{f"formula_{col}": formula_sql(col) for col in ("trade_id", "dataset_id", "ref_trade_id")}}
     try:
-        rows = con.execute(render_sql(_INSERT_SQL, params),
+        rows = con.execute(render(_INSERT_SQL, params),
                            dict(upload_id=int(upload_id), scope=platform_scope)).fetchall()[0][0]
     except READ_ERRORS as exc:  # a bad row (error() above) or content DuckDB cannot read: the full path words it
         raise NotClean(str(exc)[:200]) from exc
@@ -147,9 +148,9 @@ def _check_set(con: duckdb.DuckDBPyConnection, upload_id: int) -> None:
         this).fetchall()]
     if any(code != code.strip().upper() or not code.strip() or identifiers.credit_code_problem(code) for code in codes):
         raise NotClean("a credit code not canonical or not valid")
-    if con.execute(render_sql(_KEYS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
+    if con.execute(render(_KEYS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
         raise NotClean("a trade key repeated in the file or already stored")
-    if con.execute(render_sql(_REFUNDS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
+    if con.execute(render(_REFUNDS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
         raise NotClean("a refund whose sale is missing or over-refunded")
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import duckdb
 
+from settlement.core.sql import render, transaction
 from settlement.inputs import digests, fast
 from settlement.inputs.classify import classify_rows, first_errors, upload_counts
 from settlement.inputs.common import (  # noqa: F401  (re-exported for importers of ingest)
     INGEST_LOCK, MAX_AMOUNT, OPTIONAL, REPORT_ERROR_LIMIT, REQUIRED, TEXT_ID_MAX, IngestTables, Progress, RowError,
-    UploadReport, ingest_tables, render_sql, report_json, store_transaction,
+    UploadReport, ingest_tables, report_json,
 )
 from settlement.inputs.parse import Parsed, parse_and_check_rows  # noqa: F401
 from settlement.inputs.tabular import (
@@ -119,7 +120,7 @@ class _Upload:
 
 
 def _reject_file(con, up: _Upload, error: FileError) -> UploadReport:
-    with store_transaction(con):
+    with transaction(con):
         upload_id = _next_upload_id(con)
         _insert_upload_row(con, upload_id, up.facts, up.file_name, "rejected", (0, 0, 0, 0), up.uploaded_by,
                            up.accept_valid, error.reason)
@@ -165,7 +166,7 @@ def _store_fast(con, up: _Upload, source: Source, step: Progress) -> UploadRepor
     """The typed fast path in one transaction: stored, or rolled back (None) for the full path."""
     upload_id = _peek_upload_id(con)
     try:
-        with store_transaction(con):
+        with transaction(con):
             rows = fast.insert_clean(con, source, upload_id, platform_scope=up.platform_scope, step=step)
             step("storing")
             if _next_upload_id(con) != upload_id:  # another writer took the id: let the full path number it
@@ -193,7 +194,7 @@ def _classify_and_store(con, up: _Upload, tables: IngestTables, warnings: tuple[
         status, rows_stored = ("partial" if counts.rows_rejected else "stored"), counts.rows_new
     totals = (counts.rows_read, rows_stored, rows_duplicate, counts.rows_rejected)
     step("storing")
-    with store_transaction(con):
+    with transaction(con):
         upload_id = _next_upload_id(con)
         _insert_upload_row(con, upload_id, up.facts, up.file_name, status, totals, up.uploaded_by,
                            up.accept_valid, None)
@@ -204,8 +205,8 @@ def _classify_and_store(con, up: _Upload, tables: IngestTables, warnings: tuple[
             [upload_id],
         )
         if status != "rejected":
-            con.execute(render_sql(_STORE_TRADES_SQL, tables.slots()), [upload_id])
-            con.execute(render_sql(_UPLOAD_PLATFORM_SQL, tables.slots()), [upload_id])
+            con.execute(render(_STORE_TRADES_SQL, tables.slots()), [upload_id])
+            con.execute(render(_UPLOAD_PLATFORM_SQL, tables.slots()), [upload_id])
         digests.record(con, "upload", upload_id)  # issue 15: the rows it stored, covered by the runs' chain
     return up.report(upload_id, status, totals, errors=errors, errors_total=counts.error_total, warnings=warnings)
 

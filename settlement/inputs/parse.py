@@ -12,9 +12,10 @@ import duckdb
 
 from settlement.core.identifiers import bad_identifiers_table
 from settlement.core.localtime import local_date_sql
+from settlement.core.sql import literal, render
 from settlement.inputs import normalise
 from settlement.inputs.common import (
-    MAX_AMOUNT, TEXT_ID_MAX, IngestTables, formula_reason_sql, formula_sql, render_sql, sql_literal,
+    MAX_AMOUNT, TEXT_ID_MAX, IngestTables, formula_reason_sql, formula_sql,
 )
 from settlement.inputs.tabular import Source
 
@@ -201,7 +202,7 @@ def parse_and_check_rows(
             normalise.install(con)
         mode = _mode_params(slow, normalise_codes)
         select = source.select_with_blank_sql if slow else source.select_sql
-        con.execute(render_sql(_PARSE_SQL, {**params, **mode, "source": select, "rn": "NULL"}), scope)
+        con.execute(render(_PARSE_SQL, {**params, **mode, "source": select, "rn": "NULL"}), scope)
         if not slow and con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {t.staging_t} WHERE NOT ok LIMIT 1)"
                                     ).fetchall()[0][0]:
             slow = normalise_codes = True  # some row failed: perhaps an export form the slow path reads
@@ -232,11 +233,11 @@ def parse_and_check_rows(
         return Parsed(0, warnings)
     # Credit codes (P4): python-stdnum over DISTINCT values, verdicts joined back.
     bad = bad_identifiers_table(con, f"SELECT code FROM {t.distinct_codes}", t.bad_codes)
-    con.execute(render_sql(_ROW_ERRORS_SQL, {**params, **mode, "source": render_sql(_BAD_RAW_SOURCE, t.slots()),
+    con.execute(render(_ROW_ERRORS_SQL, {**params, **mode, "source": render(_BAD_RAW_SOURCE, t.slots()),
                                              "rn": "rn", "blank_col": ""}), scope)
     if bad:
-        con.execute(render_sql(_BAD_CODES_SQL, {"scientific": normalise.SCIENTIFIC_SQL.replace("{c}", "c.code"),
-                                                "scientific_reason": sql_literal(normalise.SCIENTIFIC_REASON),
+        con.execute(render(_BAD_CODES_SQL, {"scientific": normalise.SCIENTIFIC_SQL.replace("{c}", "c.code"),
+                                                "scientific_reason": literal(normalise.SCIENTIFIC_REASON),
                                                 **t.slots()}))
     return Parsed(rows, warnings)
 

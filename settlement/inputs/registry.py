@@ -16,10 +16,10 @@ import duckdb
 
 from settlement.core.errors import UserError
 from settlement.core.identifiers import bad_identifiers_table
-from settlement.core.sql import temp_tables
+from settlement.core.sql import render, temp_tables, transaction
 from settlement.inputs import digests, normalise
 from settlement.inputs.common import FileReport, formula_reason_sql, formula_sql
-from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError, render_sql, store_transaction
+from settlement.inputs.ingest import REPORT_ERROR_LIMIT, RowError
 from settlement.inputs.tabular import FileError, StagedFile, file_facts, stage_file
 
 KINDS = ("datasets", "platforms", "affiliations", "prior_awards")
@@ -293,8 +293,8 @@ def _validate_and_store(con, kind: str, spec: _Spec, staged: StagedFile, facts, 
                         loaded_by: str, t: dict[str, str]) -> LoadReport:
     parsed, errors_table, bad_ids = t["reg_parsed"], t["reg_errors"], t["reg_bad_ids"]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT *" + _party_columns_sql(spec)
-                + " FROM (" + render_sql(spec.parse_sql, {"rn": staged.row_number_sql, **t}) + ")")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {errors_table} AS {render_sql(spec.checks_sql, t)}")
+                + " FROM (" + render(spec.parse_sql, {"rn": staged.row_number_sql, **t}) + ")")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {errors_table} AS {render(spec.checks_sql, t)}")
     if spec.code_columns:
         distinct = " UNION ".join(f"SELECT {c} AS code FROM {parsed}" for c in spec.code_columns)
         if bad_identifiers_table(con, distinct, bad_ids, allow_persons=spec.allow_persons):
@@ -314,10 +314,10 @@ def _validate_and_store(con, kind: str, spec: _Spec, staged: StagedFile, facts, 
 
 def _store(con, kind: str, spec: _Spec, facts, file_name: str, loaded_by: str, t: dict[str, str], *, rows: int,
            warnings: tuple[str, ...]) -> LoadReport:
-    with store_transaction(con):
+    with transaction(con):
         load_id = con.execute("SELECT nextval('registry_load_id_seq')").fetchall()[0][0]
         if rows:
-            con.execute(render_sql(spec.insert_sql, t), dict(load_id=load_id))
+            con.execute(render(spec.insert_sql, t), dict(load_id=load_id))
         loaded = rows and con.execute(
             f"SELECT count(*) FROM {kind[:-1] if kind != 'prior_awards' else 'prior_award'}_versions "
             "WHERE load_id = ?", [load_id]).fetchall()[0][0]
