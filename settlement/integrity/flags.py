@@ -21,7 +21,7 @@ import duckdb
 from settlement.core.errors import UserError
 from settlement.integrity import callers, trades
 from settlement.integrity.context import FLAG_COLUMNS, FlagContext
-from settlement.integrity.rings import caller_rings, ring_flags_sql, ring_hops
+from settlement.integrity.rings import caller_rings, ring_flags_sql
 from settlement.integrity.thresholds import Thresholds, load_thresholds
 
 CODES = ("THIN_THRESHOLD", "RECIPROCAL_CALLERS", "CALLER_RING", "SHARED_CALLER_SET", "LATE_CALLERS",
@@ -57,10 +57,10 @@ def compute_flags(con: duckdb.DuckDBPyConnection, year: int, run_id: int, *, par
         callers.stage_groups(con, ctx)
         for code_sql in SQL_CODES:
             con.execute(f"INSERT INTO _i_flags BY NAME {code_sql(ctx)}")
-        rings = caller_rings(con, ctx)
+        rings, hops = caller_rings(con, ctx)
         if rings.height:
             con.register("_i_rings_df", rings)
-            con.register("_i_ring_hops_df", ring_hops(rings))
+            con.register("_i_ring_hops_df", hops)
             try:
                 con.execute(f"INSERT INTO _i_flags BY NAME {ring_flags_sql(ctx)}")
             finally:

@@ -21,14 +21,15 @@ from settlement.integrity.context import FlagContext
 
 SCHEMA = {"code": pl.String, "dataset_id": pl.String, "platform_id": pl.String, "parties": pl.List(pl.String),
           "evidence": pl.List(pl.String), "figures": pl.String, "detail": pl.String, "ring": pl.Int64}
+HOPS = {"ring": pl.Int64, "src": pl.String, "dst": pl.String}
 
 
-def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> pl.DataFrame:
-    """One flag per ring (see module docstring), without its evidence pairs: column ``ring`` numbers the
-    rings; ``ring_hops(con, rings)`` gives their (ring, src, dst) hops and ``RING_PAIRS_SQL`` the (dataset,
-    buyer) pairs of each ring from the TEMP table ``_i_ring_edges`` this function leaves (flags drops it).
-    The pairs stay in SQL: with one giant group an edge holds thousands of them, and a thousand rings'
-    worth as Python objects cost seconds."""
+def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(flags, hops): one flag per ring (see module docstring) without its evidence, column ``ring``
+    numbering the rings, and the (ring, src, dst) hops of each. ``ring_flags_sql`` adds the evidence from the
+    TEMP table ``_i_ring_edges`` this function leaves (flags drops it): the (dataset, buyer) pairs stay in
+    SQL, since with one giant group an edge holds thousands of them, and a thousand rings' worth as Python
+    objects cost seconds."""
     max_len = int(ctx.th("CALLER_RING", "max_length"))
     max_rings = int(ctx.th("CALLER_RING", "max_rings"))
     con.execute(f"""
@@ -47,21 +48,23 @@ def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> pl.DataFra
         FROM b GROUP BY src, dst""")
     edges = con.execute("SELECT src, dst, datasets, parties FROM _i_ring_edges ORDER BY src, dst").fetchall()
     if not edges or max_len < 3:
-        return pl.DataFrame(schema=SCHEMA)
+        return pl.DataFrame(schema=SCHEMA), pl.DataFrame(schema=HOPS)
     graph = nx.DiGraph()
     for src, dst, datasets, parties in edges:
         graph.add_edge(src, dst, datasets=datasets, parties=parties)
-    rows, cut = [], False
-    for cycle in ordered_cycles(graph, max_len):
+    rows, hops, cut = [], [], False
+    for cycle in ordered_cycles(graph, max_len):  # each ring starts at its smallest group: stable flag keys
         if len(rows) >= max_rings:
             cut = True
             break
-        rows.append(_ring_row(graph, _rotate(cycle), ctx) | {"ring": len(rows)})
+        ring = len(rows)
+        rows.append(_ring_row(graph, cycle, ctx) | {"ring": ring})
+        hops.extend((ring, a, b) for a, b in zip(cycle, cycle[1:] + cycle[:1]))
     if cut and rows:
         fig = json.loads(rows[-1]["figures"])
         fig["rings_cut_at"] = max_rings
         rows[-1]["figures"] = json.dumps(fig, ensure_ascii=False)
-    return pl.DataFrame(rows, schema=SCHEMA)
+    return pl.DataFrame(rows, schema=SCHEMA), pl.DataFrame(hops, schema=HOPS, orient="row")
 
 
 def ordered_cycles(graph: nx.DiGraph, max_len: int) -> Iterator[list[str]]:
@@ -83,13 +86,6 @@ def ordered_cycles(graph: nx.DiGraph, max_len: int) -> Iterator[list[str]]:
                 path.append(nxt)
                 on_path.add(nxt)
                 stack.append(iter(succ[nxt]))
-
-
-def ring_hops(rings: pl.DataFrame) -> pl.DataFrame:
-    """(ring, src, dst): the hops of each ring, read back from its figures."""
-    hops = [(r, leg["owner_group"], leg["caller_group"])
-            for r, fig in zip(rings["ring"], rings["figures"]) for leg in json.loads(fig)["legs"]]
-    return pl.DataFrame(hops, schema={"ring": pl.Int64, "src": pl.String, "dst": pl.String}, orient="row")
 
 
 def ring_flags_sql(ctx: FlagContext) -> str:
@@ -115,12 +111,6 @@ WITH edge_first AS (
 SELECT r.code, r.dataset_id, r.platform_id, r.parties, coalesce(f.ids, []) AS evidence,
        []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs, r.figures, r.detail
 FROM _i_rings_df r LEFT JOIN ring_first f ON f.ring = r.ring"""
-
-
-def _rotate(cycle: list[str]) -> list[str]:
-    """The same ring always starts at its smallest group (stable flag keys across runs)."""
-    i = cycle.index(min(cycle))
-    return cycle[i:] + cycle[:i]
 
 
 def _ring_row(graph: nx.DiGraph, cycle: list[str], ctx: FlagContext) -> dict:
