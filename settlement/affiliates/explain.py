@@ -1,7 +1,7 @@
 """Explanations of affiliate verdicts as paths of records (P7: every related verdict is explainable).
 
 ``explain_relation`` (one pair on one date, or on=None: every non-exempt record whatever its dates, "were
-they ever related?"), ``explain_pairs`` (many (a, b, date) pairs of a settlement run), ``explain_year_merge``
+they ever related?"), ``explain_pairs`` (many (a, b, date) pairs of a settlement run), ``YearMerge``
 (why two buyers are one caller group of a year: a path over the union of the day graphs, each edge with
 the day it existed, P8). Graphs come from the set-based engine; only the edges on a path are explained from
 records (``settlement.affiliates.records``). Must not import the CLI, the API, the ledger or clause code.
@@ -235,18 +235,10 @@ def explain_relation(
     return _DateContext(con, on, equity_threshold).explain(a_id, b_id)
 
 
-def explain_year_merge(
-    con: duckdb.DuckDBPyConnection, a: str, b: str, *, year: int, equity_threshold: Decimal,
-    window_start: dt.date, window_end: dt.date,
-) -> str:
-    """Why ``a`` and ``b`` are one caller group of ``year`` (P8: the union of the day graphs' edges): a shortest
-    path over that union, each edge explained from records on a day it existed (its first such day)."""
-    return YearMerge(con, year=year, equity_threshold=equity_threshold, window_start=window_start,
-                     window_end=window_end).explain(a, b)
-
-
 class YearMerge:
-    """The union of a year's day graphs (P8), built once and asked about many pairs: explaining the caller
+    """Why two buyers are one caller group of a year (P8: the union of the day graphs' edges): a shortest
+    path over that union, each edge explained from records on a day it existed (its first such day).
+    The union is built once and asked about many pairs: explaining the caller
     groups of a dataset asks about every further buyer of up to 20 groups, and rebuilding the year's P7
     edges from all records for each (and a day graph for each edge on the path) took minutes with 200k
     records. The day contexts of the path edges are kept per day, over one read of the records."""
