@@ -178,7 +178,10 @@ def _periods(con, dataset_id: str, year: int) -> tuple[OwnerPeriod, ...]:
 
 
 def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year: int,
-                   params: PolicyParams) -> tuple[CallerGroup, ...]:
+                   params: PolicyParams, paths_per_group: int | None) -> tuple[CallerGroup, ...]:
+    """The dataset's caller groups in group-id order. Merge paths for the first MERGE_PATHS_MAX groups of
+    several buyers in the order the pages show groups (counted first, then group id), at most
+    ``paths_per_group`` per group (None: one per further buyer)."""
     buyers = con.execute(
         "SELECT group_id, group_counted, buyer_id, eligible_sales, net_amount FROM run_caller_buyers "
         "WHERE run_id = ? AND dataset_id = ? AND owner_id IS NOT DISTINCT FROM ? ORDER BY group_id, buyer_id",
@@ -189,26 +192,32 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
         groups.setdefault(group_id, []).append((buyer_id, int(n), net))
         counted[group_id] = bool(group_counted)
     days = params.in_scope_days(year)
+    shown_order = sorted(groups, key=lambda g: not counted[g])  # stable: counted first, then group id
+    explained = set([g for g in shown_order if len(groups[g]) > 1][:MERGE_PATHS_MAX] if days is not None else [])
     out = []
     merge: YearMerge | None = None  # the year graph, built once for every path of this dataset
-    for i, (g, members) in enumerate(groups.items()):
+    for g, members in groups.items():
         paths: tuple[str, ...] = ()
-        if len(members) > 1 and days is not None and i < MERGE_PATHS_MAX:
+        if g in explained:
             if merge is None:
                 window = params.window_for_year(year)
                 merge = YearMerge(con, year=year, equity_threshold=params.value("affiliates.equity_threshold", days[0]),
                                   window_start=window[0], window_end=window[1])
-            paths = tuple(merge.explain(members[0][0], m[0]) for m in members[1:])
+            further = members[1:] if paths_per_group is None else members[1:1 + paths_per_group]
+            paths = tuple(merge.explain(members[0][0], m[0]) for m in further)
         out.append(CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members), paths))
     return tuple(out)
 
 
 def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,
-                    params: PolicyParams | None = None, owner_id: str | None = None) -> DatasetExplanation:
+                    params: PolicyParams | None = None, owner_id: str | None = None,
+                    paths_per_group: int | None = None) -> DatasetExplanation:
     """Clause 6 for one dataset, owner and year, as the latest run saw it (P10.1: results are per dataset and
     owner; ``owner_id`` None = the first owner with results that year in code-point order, else the owner of
     the year's last period). Raises UserError (unknown dataset), NoRun. ``params`` (default: the packaged
-    file) give the caller threshold of a dataset without eligible sales and the merge paths' parameters."""
+    file) give the caller threshold of a dataset without eligible sales and the merge paths' parameters.
+    ``paths_per_group``: merge paths per caller group (None: one per further buyer; a page showing a group's
+    first buyers asks for theirs only, since each path is a graph search)."""
     _require_known(con, "dataset", dataset_id)
     params = params if params is not None else load_params()
     run_id = latest_run(con, year)
@@ -236,7 +245,7 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
         rate=r["rate"], gross=r["gross"], prior_awards=r["prior_awards"], payable=r["payable"],
         owner_payable_total=r["owner_payable_total"], owner_cap=r["owner_cap"], capped=bool(r["capped"]),
         target=r["target"], ledger_balance=_balance(con, year, 6, r["owner_id"], dataset_id),
-        groups=_caller_groups(con, run_id, dataset_id, r["owner_id"], year, params),
+        groups=_caller_groups(con, run_id, dataset_id, r["owner_id"], year, params, paths_per_group),
         excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
         periods=periods, owners_in_year=owners,
     )

@@ -103,7 +103,8 @@ def _card(con, scope: Scope, dataset_id: str, year: int, names: dict, paid: dict
     except UserError:
         return None
     owner = None if scope.everything else scope.scope_id
-    x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=owner)
+    # the card shows BUYERS_SHOWN buyers per group: their paths only (a giant group's every path is the dataset page's)
+    x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=owner, paths_per_group=BUYERS_SHOWN - 1)
     return make_card(dataset_id, names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")),
                      bounded=True)
 

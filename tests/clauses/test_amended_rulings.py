@@ -227,3 +227,29 @@ def test_merged_callers_show_the_day_of_each_edge(tmp_path):
         "B1 and B3 are one caller group of 2024 (P8: the union of the day graphs' edges): "
         "on 2024-01-01: B1 controls B2 (record 1, valid 2024-01-01 to 2024-01-31); "
         "on 2024-12-01: B2 controls B3 (record 2, valid 2024-12-01 to 2024-12-31).",)
+
+
+def test_merge_paths_are_budgeted_per_dataset_and_per_group(tmp_path, monkeypatch):
+    """Paths are a graph search each: only the first MERGE_PATHS_MAX groups of several buyers get them (in the
+    pages' order), and ``paths_per_group`` (the owner page's card shows 5 buyers: 4 paths) cuts each group's."""
+    from settlement import explain
+
+    con = world(tmp_path, affiliations=[("A1", "A2", "control", None, date(2024, 1, 1), None),
+                                        ("C1", "C2", "control", None, date(2024, 1, 1), None),
+                                        ("C2", "C3", "control", None, date(2024, 1, 1), None)])
+    upload(con, four("s", "1000.00", "2024-03-01T10:00:00", buyers=("A1", "A2", "C1", "C2", "C3", "B4", "B5")))
+    settle(con, 2024)
+    whole = explain.explain_dataset(con, "D1", 2024)
+    assert [(g.group_id, [b[0] for b in g.buyers], len(g.merge_paths)) for g in whole.groups] == [
+        ("A1", ["A1", "A2"], 1), ("C1", ["C1", "C2", "C3"], 2), ("own:B4", ["B4"], 0), ("own:B5", ["B5"], 0)]
+    assert whole.groups[1].merge_paths == (
+        "C1 and C2 are one caller group of 2024 (P8: the union of the day graphs' edges): "
+        "on 2024-01-01: C1 controls C2 (record 2, valid from 2024-01-01).",
+        "C1 and C3 are one caller group of 2024 (P8: the union of the day graphs' edges): "
+        "on 2024-01-01: C1 controls C2 (record 2, valid from 2024-01-01); "
+        "on 2024-01-01: C2 controls C3 (record 3, valid from 2024-01-01).")
+    cut = explain.explain_dataset(con, "D1", 2024, paths_per_group=1)
+    assert [g.merge_paths for g in cut.groups] == [whole.groups[0].merge_paths, whole.groups[1].merge_paths[:1], (), ()]
+    monkeypatch.setattr(explain, "MERGE_PATHS_MAX", 1)
+    first_only = explain.explain_dataset(con, "D1", 2024)
+    assert [len(g.merge_paths) for g in first_only.groups] == [1, 0, 0, 0]
