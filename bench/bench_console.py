@@ -1,18 +1,28 @@
 """Web console: the owner's main page (`GET /`) p50/p99 at N concurrent sessions on loopback (issue 12).
 
-A real `settle serve` subprocess on a free loopback port; each of ``--sessions`` threads signs in with its
-own session (the owner's token) and requests `/` until ``--requests`` in total have been answered.
-Without ``--db`` a small store is built from sample_trades (``settlement.tools.demo.load_and_settle``).
+A real `settle serve` subprocess on a free loopback port (one uvicorn process, as the command runs it); each
+of ``--sessions`` sessions signs in with its own session cookie (the owner's token), then each path (default
+`/` and `/healthz`, the API's cheapest route: the floor of server + client on this machine) is requested
+until ``--requests`` in total have been answered, per round. The default client (``--client async``,
+``bench/console_load.py``) is one coroutine and one keep-alive connection per session on raw asyncio streams,
+timed from the request's first byte written to the body's last byte read, in one process or ``--procs N``;
+``--client threads`` is the first harness (one httpx thread per session, one GIL), which at 50 sessions
+costs more CPU than the server and measured itself.
+Without ``--db`` a small store is built from sample_trades (``settlement.tools.demo.load_and_settle``); with
+it, the store is copied into a temporary directory first (never served in place).
 ``--build N --work DIR`` makes a big store first, as ``bench/bench_settlement.py`` does (``settle generate``
 data, registries loaded, N trades put straight into ``trade_rows`` with every date in 2024, then ``settle run
 --year 2024``), kept in DIR for later ``--db DIR/console.duckdb``; the owner signed in is then the one with
 the most trades in 2024 (the heaviest page; ``--heaviest datasets``: the one with the most datasets, the most
 cards), unless ``--owner`` is given. The server runs with
-``SETTLE_LOGIN_MAX_ATTEMPTS`` raised, since every session signs in from 127.0.0.1. Printed: the first
-(cold) request's time and page size, p50/p99/max of the rest, pages per second, and the server's and this
-client's CPU per page (the server's from /proc, so a loaded machine shows in latency, not in that figure).
+``SETTLE_LOGIN_MAX_ATTEMPTS`` raised, since every session signs in from 127.0.0.1. Printed, one JSON line
+per round and path: the first (cold) request's time and page size, p50/p99/max of the round, answers per
+second, the server's and the client's CPU per answer (the server's from /proc, so a loaded machine shows in
+latency, not in that figure) and the 1/5/15-minute load average before and after the round.
 
     .venv/bin/python bench/bench_console.py [--db STORE --owner CREDIT_CODE] [--sessions 50] [--requests 2000]
+    SETTLE_MEMORY_LIMIT=8GB .venv/bin/python bench/bench_console.py --db STORE --sessions 50 --requests 2000 \
+        --rounds 3 [--client async|threads] [--procs 1]
     .venv/bin/python bench/bench_console.py --build 10000000 --work /tmp/console10m --sessions 50
 """
 
@@ -38,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import console_load  # noqa: E402
+from api.console.session import SESSION_COOKIE  # noqa: E402
 from settlement.access import tokens  # noqa: E402
 from settlement.core import store  # noqa: E402
 from settlement.core.params import load_params  # noqa: E402
@@ -131,29 +143,60 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(url: str, token: str, sessions: int, requests: int, server_pid: int | None = None, path: str = "/",
-        rounds: int = 1) -> list[dict]:
-    """The first (cold) request, then ``rounds`` measured rounds of ``requests`` answers each over the same
-    warm server (a cold page of a big store takes minutes, so repeating a round is cheap and shows the noise
-    of a shared machine)."""
+def run(url: str, token: str, sessions: int, requests: int, server_pid: int | None = None,
+        paths: tuple[str, ...] = ("/", "/healthz"), rounds: int = 1, kinds: tuple[str, ...] = ("async",),
+        procs: int = 1) -> list[dict]:
+    """The first (cold) request of each path, then ``rounds`` measured rounds of ``requests`` answers per path
+    over the same warm server (a cold page of a big store takes minutes, so repeating a round is cheap and
+    shows the noise of a shared machine). Within a round the paths (and clients, when several) run one after
+    the other, so the page and its `/healthz` floor are measured minutes apart at most."""
     clients = [_signed_in(url, token) for _ in range(sessions)]
-    t0 = time.perf_counter()  # warm: the first request computes and caches the page data (cold on a new store)
-    first = clients[0].get(path, timeout=3600)
-    first_ms = (time.perf_counter() - t0) * 1000
-    assert first.status_code == 200, first.status_code
+    firsts = {}
+    for path in paths:  # warm: the first request computes and caches the page data (cold on a new store)
+        t0 = time.perf_counter()
+        first = clients[0].get(path, timeout=3600)
+        firsts[path] = ((time.perf_counter() - t0) * 1000, len(first.content))
+        assert first.status_code == 200, (path, first.status_code)
+    cookies = [f"{SESSION_COOKIE}={c.cookies[SESSION_COOKIE]}" for c in clients]
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    out = []
     try:
-        return [{"sessions": sessions, "round": i + 1, "first_request_ms": round(first_ms, 1),
-                 "page_bytes": len(first.content), **_round(clients, requests, server_pid, path)}
-                for i in range(rounds)]
+        for i in range(rounds):
+            for path, client in ((p, k) for k in kinds for p in paths):
+                load0 = os.getloadavg()
+                cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+                if client == "threads":
+                    measured = _threads_round(clients, requests, path)
+                else:
+                    measured = console_load.run_round(host, int(port), path, cookies, requests, procs)
+                cpu = cpu_seconds(server_pid) - cpu0 if server_pid else None
+                out.append({"path": path, "client": client, "procs": procs if client == "async" else 1,
+                            "sessions": sessions, "round": i + 1, "first_request_ms": round(firsts[path][0], 1),
+                            "page_bytes": firsts[path][1], **_figures(measured, cpu),
+                            "load_avg": [round(x, 2) for x in load0 + os.getloadavg()]})
     finally:
         for c in clients:
             c.close()
+    return out
 
 
-def _round(clients: list[httpx.Client], requests: int, server_pid: int | None, path: str) -> dict:
+def _figures(r: console_load.RoundResult, server_cpu_s: float | None) -> dict:
+    ms = sorted(x * 1000 for x in r.latencies_s)
+    q = statistics.quantiles(ms, n=100)
+    n = len(ms)
+    return {"requests": n, "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
+            "mean_ms": round(statistics.fmean(ms), 1), "max_ms": round(ms[-1], 1),
+            "requests_per_s": round(n / r.wall_s, 1),
+            "server_cpu_ms_per_request": round(server_cpu_s * 1000 / n, 2) if server_cpu_s is not None else None,
+            "client_cpu_ms_per_request": round(r.client_cpu_s * 1000 / n, 2)}
+
+
+def _threads_round(clients: list[httpx.Client], requests: int, path: str) -> console_load.RoundResult:
+    """The first harness: one thread per session, httpx sync clients, one GIL (kept to compare)."""
     latencies: list[float] = []
     lock = threading.Lock()
     remaining = [requests]
+    size = [0]
 
     def worker(client: httpx.Client) -> None:
         while True:
@@ -163,30 +206,21 @@ def _round(clients: list[httpx.Client], requests: int, server_pid: int | None, p
                 remaining[0] -= 1
             t0 = time.perf_counter()
             r = client.get(path)
-            ms = (time.perf_counter() - t0) * 1000
+            took = time.perf_counter() - t0
             assert r.status_code == 200, r.status_code
             with lock:
-                latencies.append(ms)
+                latencies.append(took)
+                size[0] = len(r.content)
 
-    load0 = os.getloadavg()[0]
-    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
-    client0 = time.process_time()  # this process: the 50 client threads share one GIL on the same cores
+    client0 = time.process_time()
     started = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - started
-    cpu = cpu_seconds(server_pid) - cpu0 if server_pid else None
-    client_cpu = time.process_time() - client0
-    q = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
-            "mean_ms": round(statistics.fmean(latencies), 1), "max_ms": round(max(latencies), 1),
-            "requests_per_s": round(len(latencies) / wall, 1),
-            "server_cpu_ms_per_request": round(cpu * 1000 / len(latencies), 2) if cpu is not None else None,
-            "client_cpu_ms_per_request": round(client_cpu * 1000 / len(latencies), 2),
-            "load_avg_1m": [load0, os.getloadavg()[0]]}
+    return console_load.RoundResult(latencies, size[0], time.perf_counter() - started,
+                                    time.process_time() - client0)
 
 
 def main() -> None:
@@ -201,7 +235,13 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=1, help="measured rounds over the same warm server")
-    ap.add_argument("--path", default="/", help="the page to request (/healthz: the floor of server + client)")
+    ap.add_argument("--path", action="append", dest="paths",
+                    help="a page to request, repeatable (default: / and then /healthz, the API's cheapest route: "
+                         "the floor of server + client)")
+    ap.add_argument("--client", choices=("async", "threads"), action="append", dest="clients",
+                    help="repeatable (default async); async: raw asyncio keep-alive connections (bench/console_load.py); threads: one httpx "
+                         "thread per session (the first harness, client-bound at 50 sessions)")
+    ap.add_argument("--procs", type=int, default=1, help="async client: spread the sessions over N processes")
     args = ap.parse_args()
     if args.build:
         if args.work is None:
@@ -212,12 +252,13 @@ def main() -> None:
         db, token = _prepare(args.db, owner, Path(tmp))
         proc, url = _serve(db)
         try:
-            results = run(url, token, args.sessions, args.requests, proc.pid, args.path, args.rounds)
+            results = run(url, token, args.sessions, args.requests, proc.pid, tuple(args.paths or ("/", "/healthz")),
+                          args.rounds, tuple(args.clients or ("async",)), args.procs)
         finally:
             proc.terminate()
             proc.wait(30)
     for result in results:
-        print(json.dumps({"bench": "console_owner_page", "path": args.path, "owner": owner, **result}))
+        print(json.dumps({"bench": "console_owner_page", "owner": owner, **result}), flush=True)
 
 
 if __name__ == "__main__":
