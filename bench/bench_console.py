@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -145,8 +146,8 @@ def cpu_seconds(pid: int) -> float:
 
 def run(url: str, token: str, sessions: int, requests: int, server_pid: int | None = None,
         paths: tuple[str, ...] = ("/", "/healthz"), rounds: int = 1, kinds: tuple[str, ...] = ("async",),
-        procs: int = 1) -> list[dict]:
-    """The first (cold) request of each path, then ``rounds`` measured rounds of ``requests`` answers per path
+        procs: int = 1) -> Iterator[dict]:
+    """Yields, as each is measured: the first (cold) request of each path, then ``rounds`` measured rounds of ``requests`` answers per path
     over the same warm server (a cold page of a big store takes minutes, so repeating a round is cheap and
     shows the noise of a shared machine). Within a round the paths (and clients, when several) run one after
     the other, so the page and its `/healthz` floor are measured minutes apart at most."""
@@ -159,7 +160,6 @@ def run(url: str, token: str, sessions: int, requests: int, server_pid: int | No
         assert first.status_code == 200, (path, first.status_code)
     cookies = [f"{SESSION_COOKIE}={c.cookies[SESSION_COOKIE]}" for c in clients]
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    out = []
     try:
         for i in range(rounds):
             for path, client in ((p, k) for k in kinds for p in paths):
@@ -170,14 +170,13 @@ def run(url: str, token: str, sessions: int, requests: int, server_pid: int | No
                 else:
                     measured = console_load.run_round(host, int(port), path, cookies, requests, procs)
                 cpu = cpu_seconds(server_pid) - cpu0 if server_pid else None
-                out.append({"path": path, "client": client, "procs": procs if client == "async" else 1,
+                yield ({"path": path, "client": client, "procs": procs if client == "async" else 1,
                             "sessions": sessions, "round": i + 1, "first_request_ms": round(firsts[path][0], 1),
                             "page_bytes": firsts[path][1], **_figures(measured, cpu),
                             "load_avg": [round(x, 2) for x in load0 + os.getloadavg()]})
     finally:
         for c in clients:
             c.close()
-    return out
 
 
 def _figures(r: console_load.RoundResult, server_cpu_s: float | None) -> dict:
@@ -252,13 +251,12 @@ def main() -> None:
         db, token = _prepare(args.db, owner, Path(tmp))
         proc, url = _serve(db)
         try:
-            results = run(url, token, args.sessions, args.requests, proc.pid, tuple(args.paths or ("/", "/healthz")),
-                          args.rounds, tuple(args.clients or ("async",)), args.procs)
+            for result in run(url, token, args.sessions, args.requests, proc.pid, tuple(args.paths or ("/", "/healthz")),
+                              args.rounds, tuple(args.clients or ("async",)), args.procs):
+                print(json.dumps({"bench": "console_owner_page", "owner": owner, **result}), flush=True)
         finally:
             proc.terminate()
             proc.wait(30)
-    for result in results:
-        print(json.dumps({"bench": "console_owner_page", "owner": owner, **result}), flush=True)
 
 
 if __name__ == "__main__":
