@@ -34,6 +34,7 @@ from settlement.clauses import targets as clauses
 from settlement.clauses.exclusions import counts_statement
 from settlement.clauses.relations import run_params_sql, run_relations
 from settlement.clauses.targets import Targets
+from settlement.core.sql import registered
 from settlement.inputs import digests
 from settlement.integrity.flags import compute_flags
 
@@ -71,9 +72,8 @@ def inputs_fingerprint(con: duckdb.DuckDBPyConnection, year: int, *, params_hash
 def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targets) -> None:
     """Copy the staged explanations and exclusions of ``targets`` under ``run_id`` (set-based inserts).
     Runs inside the caller's transaction (the one that appended the ledger entries)."""
-    con.register("_s_datasets_df", targets.datasets)
-    con.register("_s_platforms_df", targets.platforms)
-    try:
+    with (registered(con, targets.datasets, "datasets") as datasets,
+          registered(con, targets.platforms, "platforms") as platforms):
         _store_trade_level(con, run_id, targets)
         caller_cols = "year, dataset_id, owner_id, group_id, buyer_id, eligible_sales, net_amount, group_counted"
         con.execute(
@@ -85,15 +85,12 @@ def store_run_results(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targ
                         "dataset_payable")
         con.execute(
             f"INSERT INTO run_dataset_results (run_id, {dataset_cols}) "
-            f"SELECT {int(run_id)}, {dataset_cols} FROM _s_datasets_df"
+            f"SELECT {int(run_id)}, {dataset_cols} FROM {datasets}"
         )
         con.execute(
             f"INSERT INTO run_platform_results SELECT {int(run_id)}, year, platform_id, eligible_sales, volume, "
-            "rate, subsidy_uncapped, cap, target FROM _s_platforms_df"
+            f"rate, subsidy_uncapped, cap, target FROM {platforms}"
         )
-    finally:
-        con.unregister("_s_datasets_df")
-        con.unregister("_s_platforms_df")
 
 
 def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Targets) -> None:
@@ -106,11 +103,8 @@ def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Tar
                 f"FROM affiliate_day_groups WHERE year = {int(targets.year)}")
     for table, frame in (("exclusion_uploads", "uploads"), ("exclusion_datasets", "datasets"),
                          ("exclusion_platforms", "platforms"), ("exclusion_paths", "paths")):
-        con.register("_s_record_df", record[frame])
-        try:
-            con.execute(f"INSERT INTO {table} SELECT {rid}, * FROM _s_record_df")
-        finally:
-            con.unregister("_s_record_df")
+        with registered(con, record[frame], frame) as rows:
+            con.execute(f"INSERT INTO {table} SELECT {rid}, * FROM {rows}")
     _store_exclusion_counts(con, rid, targets)
     backend = targets.backend
     if backend is not None and not backend.local:
@@ -125,17 +119,14 @@ def _store_exclusion_counts(con: duckdb.DuckDBPyConnection, rid: int, targets: T
     never derive the view to count. A remote backend computes the few grouped rows and hands them back."""
     if not targets.exclusions_sql:
         return
-    counts = counts_statement(f"({targets.exclusions_sql})", run_relations(targets.params))
+    counts = counts_statement(f"({targets.exclusions_sql})", run_relations(targets.params, targets.names))
     columns = "year, clause, dataset_id, owner_id, platform_id, reason, kind, trades"
     backend = targets.backend
     if backend is None or backend.local:
         con.execute(f"INSERT INTO run_exclusion_counts SELECT {rid}, {columns} FROM ({counts}) c")
         return
-    con.register("_s_counts_df", backend.fetch(counts))
-    try:
-        con.execute(f"INSERT INTO run_exclusion_counts SELECT {rid}, {columns} FROM _s_counts_df")
-    finally:
-        con.unregister("_s_counts_df")
+    with registered(con, backend.fetch(counts), "counts") as rows:
+        con.execute(f"INSERT INTO run_exclusion_counts SELECT {rid}, {columns} FROM {rows}")
 
 
 def default_started_by() -> str:
@@ -162,8 +153,7 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params,
         # its exclusions / explanations stay valid (view run_explanation_source), nothing is recomputed.
         return _rerun_unchanged(con, year, previous[0][0], fingerprint, params.sha256, started_at, started_by)
     backend = backend or backends.from_env(con)
-    targets = clauses.compute_targets(con, year, params=params, backend=backend)
-    try:
+    with clauses.staged_targets(con, year, params=params, backend=backend) as targets:
         # One transaction: the run, its entries (P13) and its exclusions/explanations (P12) land together.
         # The ledger serialises concurrent runs (its head row); a loser is retried once from fresh state.
         for attempt in (1, 2):
@@ -191,9 +181,7 @@ def run_settlement(con: duckdb.DuckDBPyConnection, year: int, *, params,
             except BaseException:
                 _rollback(con)
                 raise
-        raise AssertionError("unreachable")
-    finally:
-        clauses.drop_staging(con, backend)
+    raise AssertionError("unreachable")
 
 
 def _rerun_unchanged(con, year: int, previous_run: int, fingerprint: str, params_hash: str,

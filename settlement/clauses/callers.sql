@@ -4,7 +4,7 @@
 WITH b AS (
     SELECT s.dataset_id, s.owner_id, coalesce(CAST(ag.group_id AS STRING), 'own:' || s.buyer_id) AS group_id,
            s.buyer_id, count(*) AS eligible_sales, CAST(sum(s.net) AS DECIMAL(38,2)) AS net_amount
-    FROM _s_status s
+    FROM ${status} s
     LEFT JOIN affiliate_groups ag ON ag.year = ${year} AND ag.party_id = s.buyer_id
     WHERE s.c6_reason IS NULL
     GROUP BY s.dataset_id, s.owner_id, coalesce(CAST(ag.group_id AS STRING), 'own:' || s.buyer_id), s.buyer_id

@@ -1,7 +1,8 @@
 """Clause 6, the dataset reward (P10.2–P10.7), per (dataset, owner) of one year.
 
-``stage_callers`` runs ``callers.sql`` on the backend into ``_s_callers`` (eligible sales per dataset, owner, year-graph caller group and
-buyer, P10.3); ``dataset_results`` writes TEMP ``_s_datasets`` and returns its rows: callers, the "> 3" test
+``stage_callers`` runs ``callers.sql`` on the backend into the run's ``callers`` result (eligible sales per
+dataset, owner, year-graph caller group and buyer, P10.3); ``dataset_results`` writes the TEMP table of role
+``datasets`` and returns its rows: callers, the "> 3" test
 (P10.4), base and gross (P10.5), the dataset's payable after prior awards shared among its owners in
 proportion to gross (P10.1, P10.6), and the owner's cap share (P10.7). Amounts are DECIMAL(38,2) until the
 target (P10.8). Imports ``settlement.core`` and the backend interface only.
@@ -18,20 +19,20 @@ from settlement.clauses.year_params import YearParams, lit
 from settlement.core.money import sql_round_money, sql_split_cap
 
 
-def stage_callers(backend: Backend, yp: YearParams) -> None:
-    """_s_callers (P10.3, ``callers.sql`` on the backend): callers by year-graph affiliate group (P8); a buyer
+def stage_callers(backend: Backend, yp: YearParams, names: dict[str, str]) -> None:
+    """names["callers"] (P10.3, ``callers.sql`` on the backend): callers by year-graph affiliate group (P8); a buyer
     absent from affiliate_groups is its own group. Counted per (dataset, owner): a buyer is a caller of the
     owner it bought from (P10.1)."""
-    backend.run("_s_callers", statement("callers", year=int(yp.year)), reused=True)
+    backend.run(names["callers"], statement("callers", year=int(yp.year), status=names["status"]), reused=True)
 
 
-def _per_owner_sql(yp: YearParams) -> str:
+def _per_owner_sql(yp: YearParams, per_table: str) -> str:
     """Per (dataset, owner): eligible sales, callers, qualifies (P10.4), base and gross (P10.5). Datasets
     with prior awards but no eligible sale get a row for the owner of the year's last registration period."""
     y, thr, rate = yp.year, lit(yp.c6_threshold), lit(yp.c6_rate)
     gross = sql_round_money(f"{rate} * d.base", precision=38)
     return f"""
-WITH per AS (SELECT * FROM _s_per),  -- per_dataset.sql, from the backend
+WITH per AS (SELECT * FROM {per_table}),  -- per_dataset.sql, from the backend
 prior AS (  -- P10.6 supplementary rule 2: awards already paid for the same dataset and year
     SELECT dataset_id, sum(amount)::DECIMAL(38,2) AS prior_awards FROM prior_awards WHERE year = {y}
     GROUP BY dataset_id
@@ -59,28 +60,30 @@ FROM d
 """
 
 
-def dataset_results(con: duckdb.DuckDBPyConnection, backend: Backend, yp: YearParams) -> pl.DataFrame:
-    """_s_datasets: P10.3–P10.7 per (dataset, owner); returns its rows (run_dataset_results without run_id).
+def dataset_results(con: duckdb.DuckDBPyConnection, backend: Backend, yp: YearParams,
+                    names: dict[str, str]) -> pl.DataFrame:
+    """names["datasets"]: P10.3–P10.7 per (dataset, owner); returns its rows (run_dataset_results without run_id).
     The per-(dataset, owner) aggregates come from the backend (``per_dataset.sql``); prior awards, the
     shares among owners and the cap split are local (a few rows per dataset)."""
-    to_local(con, backend, "_s_per", statement("per_dataset"))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _s_datasets0 AS {_per_owner_sql(yp)}")
+    d0, d1, ds = names["datasets0"], names["datasets1"], names["datasets"]
+    to_local(con, backend, names["per"], statement("per_dataset", callers=names["callers"]))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {d0} AS {_per_owner_sql(yp, names['per'])}")
     cap = lit(yp.c6_cap) if yp.c6_cap is not None else "0"
     # P10.1 + P10.6: the dataset's payable = max(0, Σ gross − Σ prior awards), shared among its owners in
     # proportion to gross (cents by largest remainder, ties by owner_id): the cap split with a per-dataset
     # "cap", the owner in the role of the dataset. With one owner this is max(0, gross − prior awards).
     share = sql_split_cap(
         "SELECT dataset_id AS owner_id, owner_id AS dataset_id, gross AS payable, dataset_payable "
-        "FROM _s_datasets1 WHERE owner_id IS NOT NULL", "dataset_payable")
-    con.execute("""
-CREATE OR REPLACE TEMP TABLE _s_datasets1 AS
-SELECT *, greatest(sum(gross) OVER (PARTITION BY dataset_id) - prior_awards, 0)::DECIMAL(38,2) AS dataset_payable
-FROM _s_datasets0""")
+        f"FROM {d1} WHERE owner_id IS NOT NULL", "dataset_payable")
     con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _s_datasets AS
+CREATE OR REPLACE TEMP TABLE {d1} AS
+SELECT *, greatest(sum(gross) OVER (PARTITION BY dataset_id) - prior_awards, 0)::DECIMAL(38,2) AS dataset_payable
+FROM {d0}""")
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE {ds} AS
 WITH p AS (
     SELECT d.*, coalesce(sh.capped, 0)::DECIMAL(38,2) AS payable                                  -- P10.6
-    FROM _s_datasets1 d
+    FROM {d1} d
     LEFT JOIN ({share}) sh ON sh.owner_id = d.dataset_id AND sh.dataset_id = d.owner_id
 ), split AS ({sql_split_cap("SELECT owner_id, dataset_id, payable FROM p WHERE owner_id IS NOT NULL", cap)})
 SELECT p.*,                                                                                      -- P10.7
@@ -90,10 +93,10 @@ SELECT p.*,                                                                     
        coalesce(split.capped, 0)::DECIMAL(18,2) AS target
 FROM p LEFT JOIN split USING (owner_id, dataset_id)
 """)
-    con.execute("DROP TABLE _s_datasets0; DROP TABLE _s_datasets1")
+    con.execute(f"DROP TABLE {d0}; DROP TABLE {d1}")
     return con.sql(
         f"""SELECT {yp.year} AS year, dataset_id, owner_id, eligible_sales, caller_groups, caller_threshold,
                    qualifies, base, rate, gross, prior_awards, payable, owner_payable_total, owner_cap, capped,
                    target, dataset_payable
-            FROM _s_datasets ORDER BY dataset_id, owner_id"""
+            FROM {ds} ORDER BY dataset_id, owner_id"""
     ).pl()

@@ -2,8 +2,8 @@
 RELATED_PARTY (P7, P8).
 
 ``stage_related_paths`` explains the related (a, b, date) pairs of the year (``related_pairs.sql`` on the
-backend, paths built locally, registered back as ``_s_related``); ``exclusions_sql`` stages the small
-relations the exclusions read (``_s_cert6``, ``_s_cert7``, ``_s_refunds``, ``_s_qualifies``) and returns
+backend, paths built locally, registered back as the run's ``related``); ``exclusions_sql`` stages the small
+relations the exclusions read (the run's ``cert6``, ``cert7``, ``refunds``, ``qualifies``) and returns
 ``exclusions.sql``: one row per (trade, clause) that earns nothing. A run stores no rows: ``settlement.run``
 records the compact inputs the regulator view ``exclusions`` derives them from (migration 0011), and their
 counts (``counts_statement``, table ``run_exclusion_counts``, migration 0013), which readers use. Imports
@@ -29,8 +29,8 @@ PATH_SCHEMA = {"a_id": pl.String, "b_id": pl.String, "on_date": pl.Date, "path":
 
 
 def stage_related_paths(con: duckdb.DuckDBPyConnection, backend: Backend, yp: YearParams,
-                        path_budget: int) -> pl.DataFrame:
-    """_s_related: the path of records (P7) for each distinct related pair on its trade date.
+                        path_budget: int, names: dict[str, str]) -> pl.DataFrame:
+    """names["related"]: the path of records (P7) for each distinct related pair on its trade date.
 
     Clause 6 pair: (buyer, owner). Clause 7: the first related of (buyer, seller), (platform, buyer),
     (platform, seller). Pairs of one enterprise with itself need no path ("same enterprise").
@@ -40,7 +40,7 @@ def stage_related_paths(con: duckdb.DuckDBPyConnection, backend: Backend, yp: Ye
     command that prints the path (`settle affiliates explain A B --on D`), so every verdict stays
     explainable on demand (P7). Returns the paths (stored with the run: the view ``exclusions`` reads them).
     """
-    pairs = pl.from_arrow(backend.fetch(statement("related_pairs", budget=int(path_budget))))
+    pairs = pl.from_arrow(backend.fetch(statement("related_pairs", budget=int(path_budget), status=names["status"])))
     if pairs.height:
         explained = explain_pairs(con, pairs.cast({"a_id": pl.String, "b_id": pl.String, "on_date": pl.Date}),
                                   equity_threshold=yp.equity_threshold)
@@ -50,24 +50,24 @@ def stage_related_paths(con: duckdb.DuckDBPyConnection, backend: Backend, yp: Ye
     else:
         paths = pl.DataFrame(schema=PATH_SCHEMA)
     paths = paths.cast(PATH_SCHEMA)
-    backend.register("_s_related", paths.with_columns(pl.lit(0, pl.Int64).alias("run_id")).to_arrow())
+    backend.register(names["related"], paths.with_columns(pl.lit(0, pl.Int64).alias("run_id")).to_arrow())
     return paths
 
 
-def exclusions_sql(backend: Backend, yp: YearParams, datasets: pl.DataFrame) -> str:
+def exclusions_sql(backend: Backend, yp: YearParams, datasets: pl.DataFrame, names: dict[str, str]) -> str:
     """The SELECT of one row per (trade, clause) that earns nothing, with its P12 reason and detail, over
     the backend's named results (the columns of the regulator view ``exclusions``, run_id 0). ``datasets``:
     the clause-6 rows (qualifies and caller_groups per dataset and owner, P10.4). Details avoid per-row
-    string building: constants, per-registry-entry texts (_s_cert6/_s_cert7), the record path (_s_related)."""
-    rel = run_relations(yp)
-    backend.run("_s_cert6", statement("cert_texts6", **rel))
-    backend.run("_s_cert7", statement("cert_texts7", **rel))
+    string building: constants, per-registry-entry texts (cert6/cert7), the record path (related)."""
+    rel = run_relations(yp, names)
+    backend.run(names["cert6"], statement("cert_texts6", **rel))
+    backend.run(names["cert7"], statement("cert_texts7", **rel))
     # Refunds belong to their sale's year (P9): the live sale's date when there is one, else their own.
-    backend.run("_s_refunds", statement("refunds", **rel))
+    backend.run(names["refunds"], statement("refunds", **rel))
     qualifies = datasets.filter(pl.col("owner_id").is_not_null()).select(
         pl.lit(0, pl.Int64).alias("run_id"), "dataset_id", "owner_id", "qualifies",
         pl.col("caller_groups").cast(pl.Int64))
-    backend.register("_s_qualifies", qualifies.to_arrow())
+    backend.register(names["qualifies"], qualifies.to_arrow())
     return exclusions_statement(rel)
 
 

@@ -3,5 +3,5 @@
 SELECT dataset_id, owner_id, CAST(sum(eligible_sales) AS BIGINT) AS eligible_sales,
        CAST(sum(net_amount) AS DECIMAL(38,2)) AS base,
        count(DISTINCT CASE WHEN group_counted THEN group_id END) AS caller_groups
-FROM _s_callers
+FROM ${callers}
 GROUP BY dataset_id, owner_id

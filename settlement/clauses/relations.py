@@ -2,7 +2,7 @@
 and for the regulator view ``exclusions`` (migration 0011), so that both use the same ``.sql`` files.
 
 Every relation carries ``run_id``. A run being computed sees the live store (run_id 0: the current
-``trades``, registries and the year's ``affiliate_day_groups``) and its own named results (``_s_*``). The
+``trades``, registries and the year's ``affiliate_day_groups``) and its own named results (STAGE_ROLES). The
 view sees, for every stored run, the compact record the run left (``exclusion_runs``, ``exclusion_uploads``,
 ``exclusion_datasets``, ``exclusion_platforms``, ``exclusion_day_groups``, ``exclusion_paths``,
 ``run_dataset_results``) over the append-only ``trade_rows``: the exclusions of a run are derived on demand,
@@ -35,8 +35,15 @@ def run_params_sql(yp: YearParams) -> str:
             f"{int(thr)} AS threshold)")
 
 
-def run_relations(yp: YearParams) -> dict[str, str]:
-    """Relations of a run being computed, on a backend bound to the store's inputs."""
+# The named results of a run being computed: TEMP tables of the store (DuckDB) or the backend's views (Spark),
+# named per run (``_<tag>_<role>``, ``settlement.clauses.targets.staged_targets``) so two runs never collide.
+STAGE_ROLES = ("status", "callers", "per", "volumes", "related", "refunds", "cert6", "cert7", "qualifies",
+               "datasets0", "datasets1", "datasets")
+
+
+def run_relations(yp: YearParams, names: dict[str, str]) -> dict[str, str]:
+    """Relations of a run being computed, on a backend bound to the store's inputs; ``names``: the run's
+    named results by role (STAGE_ROLES)."""
     zero = "CAST(0 AS BIGINT) AS run_id"
     return {
         "params": run_params_sql(yp),
@@ -46,8 +53,8 @@ def run_relations(yp: YearParams) -> dict[str, str]:
         "platforms": f"(SELECT {zero}, platform_id, certified_on, certified_until FROM platforms)",
         "day_groups": f"(SELECT {zero}, party_id, day_from, day_to, group_id FROM affiliate_day_groups "
                       f"WHERE year = {int(yp.year)})",
-        "status": "_s_status", "qualifies": "_s_qualifies", "cert6": "_s_cert6", "cert7": "_s_cert7",
-        "related": "_s_related", "refunds": "_s_refunds", "no_path": NO_PATH,
+        **{role: names[role] for role in ("status", "callers", "qualifies", "cert6", "cert7", "related", "refunds")},
+        "no_path": NO_PATH,
         # constants, not join conditions: the planner then sees how many trades the year holds (a year
         # compared with a column made DuckDB estimate ~1,000 rows and build hash tables on 10M)
         "sale_in_year": f"t.local_date BETWEEN DATE '{int(yp.year)}-01-01' AND DATE '{int(yp.year)}-12-31'",

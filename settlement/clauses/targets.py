@@ -4,10 +4,11 @@
 sale status (``sales``, P2/P8/P9/P10.1/P11), clause 6 (``clause6``, P10), clause 7 (``clause7``, P11),
 the record paths and exclusions (``exclusions``, P12). The trade-level statements are portable ``.sql``
 files run on a backend (``settlement.backends``: the store's own DuckDB connection by default, or Spark);
-their named results (``_s_*``) never pass through Python row by row; the per-dataset and per-platform
-results, the cap split and the record paths are computed locally in the store. ``settlement.run`` copies
-the exclusions and callers under the run id once the ledger has given one, then ``drop_staging`` removes
-the named results.
+their named results (``relations.STAGE_ROLES``, named ``_<tag>_<role>`` per run so that two runs on one
+connection never collide) never pass through Python row by row; the per-dataset and per-platform results,
+the cap split and the record paths are computed locally in the store. ``staged_targets`` is the lifetime:
+``settlement.run`` stores the run's results under its run id inside the ``with`` block, and leaving it drops
+every named result, whatever happened.
 
 Pure of the ledger: must not import ``ledgers``, the CLI or the API.
 
@@ -22,7 +23,9 @@ Decisions where the policy is silent (docs/rules.md):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -33,8 +36,10 @@ from settlement.backends.duckdb_backend import DuckDBBackend
 from settlement.clauses.clause6 import dataset_results, stage_callers
 from settlement.clauses.clause7 import platform_results
 from settlement.clauses.exclusions import exclusions_sql, stage_related_paths
+from settlement.clauses.relations import STAGE_ROLES
 from settlement.clauses.sales import stage_sales
 from settlement.clauses.year_params import YearParams, year_params
+from settlement.core.sql import temp_tables
 
 # P12 reason codes, in the order they are tried.
 RETRACTED = "RETRACTED"
@@ -62,8 +67,9 @@ class Targets:
     ``targets``: clause, beneficiary_id, dataset_id ('' for clause 7), amount (non-zero keys only; a key
     absent here has target 0, the ledger claws it back). ``datasets`` / ``platforms``: the explanation rows
     (columns of run_dataset_results / run_platform_results without run_id). Exclusions and caller buyers
-    are ``exclusions_sql`` (a SELECT over the backend's named results, inserted under the run id by
-    settlement.run) and the backend's named result ``_s_callers``; ``drop_staging`` removes them.
+    are ``exclusions_sql`` (a SELECT over the backend's named results, counted under the run id by
+    settlement.run) and the backend's named result ``names["callers"]``; ``names``: every named result of
+    the run by role (``relations.STAGE_ROLES``), dropped when ``staged_targets`` ends.
     """
 
     year: int
@@ -71,20 +77,40 @@ class Targets:
     targets: pl.DataFrame
     datasets: pl.DataFrame
     platforms: pl.DataFrame
+    names: dict[str, str]
     exclusions_sql: str = ""
-    callers_table: str = "_s_callers"
     backend: Backend | None = None
     # the compact record the regulator view ``exclusions`` derives this run's exclusions from (migration 0011)
     record: dict[str, pl.DataFrame] | None = None
 
 
-def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET,
-                    backend: Backend | None = None) -> Targets:
+    @property
+    def callers_table(self) -> str:
+        return self.names["callers"]
+
+
+@contextmanager
+def staged_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_budget: int = PATH_BUDGET,
+                   backend: Backend | None = None) -> Iterator[Targets]:
+    """``compute_targets`` with its named results given names of this run's own (``core.sql.temp_tables``)
+    and dropped on exit whatever happens, on the store and on a remote backend."""
+    backend = backend or DuckDBBackend(con)
+    with temp_tables(con, *STAGE_ROLES) as names:
+        try:
+            yield compute_targets(con, year, params=params, names=names, path_budget=path_budget, backend=backend)
+        finally:
+            if not backend.local:
+                backend.drop(tuple(names.values()))
+
+
+def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, names: dict[str, str],
+                    path_budget: int = PATH_BUDGET, backend: Backend | None = None) -> Targets:
     """Clause 6 and 7 targets of ``year`` from the current inputs (P9–P12). Does not read the ledger.
 
     ``backend`` runs the trade-level statements (default: this store connection, DuckDB).
     Side effects: materialises the year's affiliate groups (regulator table ``affiliate_groups``), the
-    backend's named results and the connection-local TEMP tables ``_s_*``.
+    backend's named results and the connection-local TEMP tables ``names`` (the caller drops them: use
+    ``staged_targets``).
     """
     backend = backend or DuckDBBackend(con)
     yp = year_params(params, year)
@@ -95,12 +121,12 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
         )
     record = snapshot_inputs(con)
     backend.bind_inputs(con, year)
-    stage_sales(backend, yp)
-    stage_callers(backend, yp)
-    datasets = dataset_results(con, backend, yp)
-    platforms = platform_results(con, backend, yp)
-    record["paths"] = stage_related_paths(con, backend, yp, path_budget)
-    excluded = exclusions_sql(backend, yp, datasets)
+    stage_sales(backend, yp, names)
+    stage_callers(backend, yp, names)
+    datasets = dataset_results(con, backend, yp, names)
+    platforms = platform_results(con, backend, yp, names)
+    record["paths"] = stage_related_paths(con, backend, yp, path_budget, names)
+    excluded = exclusions_sql(backend, yp, datasets, names)
     targets = pl.concat(
         [
             datasets.filter(pl.col("target") != 0).select(
@@ -117,7 +143,7 @@ def compute_targets(con: duckdb.DuckDBPyConnection, year: int, *, params, path_b
             ),
         ]
     ).cast(TARGET_SCHEMA).sort("clause", "beneficiary_id", "dataset_id")
-    return Targets(year=year, params=yp, targets=targets, datasets=datasets, platforms=platforms,
+    return Targets(year=year, params=yp, targets=targets, datasets=datasets, platforms=platforms, names=names,
                    exclusions_sql=excluded, backend=backend, record=record)
 
 
@@ -132,15 +158,3 @@ def snapshot_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
         "platforms": con.sql("SELECT platform_id, certified_on, certified_until FROM platforms").pl(),
     }
 
-
-# named results of the backend, and TEMP tables of the store connection
-BACKEND_RESULTS = ("_s_status", "_s_callers", "_s_per", "_s_volumes", "_s_related", "_s_refunds", "_s_cert6",
-                   "_s_cert7", "_s_qualifies")
-LOCAL_TABLES = ("_s_per", "_s_volumes", "_s_datasets", "_s_callers")
-
-
-def drop_staging(con: duckdb.DuckDBPyConnection, backend: Backend | None = None) -> None:
-    if backend is not None and not backend.local:
-        backend.drop(BACKEND_RESULTS)
-    for table in (*BACKEND_RESULTS, *LOCAL_TABLES):
-        con.execute(f"DROP TABLE IF EXISTS {table}")

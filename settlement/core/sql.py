@@ -91,6 +91,18 @@ def temp_tables(con: duckdb.DuckDBPyConnection, *names: str, prefix: str | None 
             _drop_temp(con, table)
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, frame: object, role: str = "frame") -> Iterator[str]:
+    """A polars / Arrow / pandas frame visible to SQL under a name of this use's own (``_<8 hex>_<role>``),
+    unregistered on exit whatever happens. Yields the name."""
+    name = f"_{uuid.uuid4().hex[:8]}_{role}"
+    con.register(name, frame)
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
 def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop TEMP table or view ``name`` if it exists (DuckDB refuses DROP TABLE on a view and vice versa)."""
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 from settlement.clauses.relations import exclusions_view_sql
-from settlement.clauses.targets import compute_targets, drop_staging
+from settlement.clauses.targets import staged_targets
 from settlement.core import store
 from settlement.core.params import load_params
 from tests.support.world import change_sample_later
@@ -31,12 +31,9 @@ def test_the_view_equals_the_rows_a_run_computes(sample):
     runs = sample.execute("SELECT run_id, year FROM exclusion_runs ORDER BY run_id").fetchall()
     assert len(runs) >= 3
     for run_id, year in runs:
-        t = compute_targets(sample, year, params=PARAMS)
-        try:
+        with staged_targets(sample, year, params=PARAMS) as t:
             computed = sample.execute(f"SELECT {run_id}, * EXCLUDE (run_id) FROM ({t.exclusions_sql}) ORDER BY ALL"
                                       ).fetchall()
-        finally:
-            drop_staging(sample)
         assert computed == view_rows(sample, run_id), year
     assert sum(len(view_rows(sample, r)) for r, _ in runs) > 20
 

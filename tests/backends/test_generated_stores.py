@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from settlement.backends.duckdb_backend import DuckDBBackend
 from settlement.backends.spark_backend import SparkBackend
-from settlement.clauses.targets import compute_targets, drop_staging
+from settlement.clauses.targets import staged_targets
 from tests.support.scenario import PARAMS
 from tests.support.world import (load_affiliations, load_datasets, load_platforms, load_prior_awards, new_store,
                                  refund, retract, sale, upload)
@@ -28,15 +28,12 @@ YEARS = (2024, 2025)
 
 def outcome(con, backend, year: int) -> str:
     """The targets as payouts text, the explanation rows and the exclusions of ``year`` on ``backend``."""
-    t = compute_targets(con, year, params=PARAMS, backend=backend)
-    try:
+    with staged_targets(con, year, params=PARAMS, backend=backend) as t:
         excluded = pl.from_arrow(backend.fetch(t.exclusions_sql)).sort(pl.all())
         lines = [f"{c},{b},{d},{a}" for c, b, d, a in t.targets.iter_rows()]
         lines += [repr(r) for r in t.datasets.iter_rows()] + [repr(r) for r in t.platforms.iter_rows()]
         lines += [repr(r) for r in excluded.iter_rows()]
         return "\n".join(lines)
-    finally:
-        drop_staging(con, backend)
 
 
 def assert_same(con, spark, lake: Path) -> None:

@@ -183,7 +183,7 @@ def test_unregistered_dataset_not_certified(tmp_path):
 
 
 def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp_path):
-    from settlement.clauses.targets import compute_targets
+    from settlement.clauses.targets import staged_targets
     from tests.support.scenario import PARAMS
 
     con = world(tmp_path, affiliations=[("OWN1", "B1", "control", None, date(2024, 7, 1), None)])
@@ -191,8 +191,8 @@ def test_related_party_detail_cites_records_or_the_command_beyond_the_budget(tmp
     settle(con, 2024)
     # the path of records comes from settlement.affiliates.groups.explain_pairs (P7)
     assert "OWN1 controls B1 (record 1, valid from 2024-07-01)" in details(con, 2024, 6)["sep"]
-    staged = compute_targets(con, 2024, params=PARAMS, path_budget=0)
-    detail = con.execute(f"SELECT detail FROM ({staged.exclusions_sql}) WHERE clause = 6 AND trade_id = 'sep'"
-                         ).fetchall()[0][0]
+    with staged_targets(con, 2024, params=PARAMS, path_budget=0) as staged:
+        detail = con.execute(f"SELECT detail FROM ({staged.exclusions_sql}) WHERE clause = 6 AND trade_id = 'sep'"
+                             ).fetchall()[0][0]
     assert detail == ("buyer related to owner (P8, P10.2): same affiliate group on the trade date; for the "
                       "record path run: settle affiliates explain A B --on DATE")
