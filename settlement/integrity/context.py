@@ -1,17 +1,18 @@
 """What every integrity code reads: the year, the run, its dates and the thresholds in force.
 
-``FlagContext`` is built once per ``compute_flags`` call; ``group_of`` is the year-graph group of a party
+``FlagContext`` is built once per ``compute_flags`` call and carries the per-call names of its TEMP tables
+(``table(role)``); ``group_of`` is the year-graph group of a party
 exactly as the clauses name it (``affiliate_groups.group_id``, or ``own:<id>`` for a party without records,
 P7/P8, as in ``run_caller_buyers.group_id``). Imports ``settlement.core`` only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-# Columns every code's SELECT yields (INSERT ... BY NAME into the TEMP table _i_flags).
+# Columns every code's SELECT yields (INSERT ... BY NAME into the TEMP table named ``ctx.table("flags")``).
 FLAG_COLUMNS = """
     code VARCHAR, dataset_id VARCHAR, platform_id VARCHAR, parties VARCHAR[], evidence VARCHAR[],
     ev_pairs STRUCT(d VARCHAR, b VARCHAR)[], figures VARCHAR, detail VARCHAR
@@ -27,6 +28,15 @@ class FlagContext:
     settings: dict  # "CODE.name" -> value in force on 31 Dec of the year
     thresholds_sha256: str
     caller_threshold: int = 3  # the run's clause6.caller_threshold (P10.4), from run_dataset_results
+    # role -> this call's TEMP table / view name (core.sql.temp_tables): two calls on one connection never collide
+    tables: dict[str, str] = field(default_factory=dict)
+
+    def table(self, role: str) -> str:
+        """The TEMP table or view of ``role`` staged by this ``compute_flags`` call."""
+        try:
+            return self.tables[role]
+        except KeyError:
+            raise LookupError(f"no TEMP table {role!r} staged for these flags (compute_flags names them)") from None
 
     def th(self, code: str, name: str):
         try:

@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 import duckdb
 
 from settlement.core.errors import UserError
+from settlement.core.sql import temp_tables
 from settlement.integrity import callers, trades
 from settlement.integrity.context import FLAG_COLUMNS, FlagContext
 from settlement.integrity.rings import caller_rings, ring_flags_sql
@@ -27,6 +28,8 @@ from settlement.integrity.thresholds import Thresholds, load_thresholds
 CODES = ("THIN_THRESHOLD", "RECIPROCAL_CALLERS", "CALLER_RING", "SHARED_CALLER_SET", "LATE_CALLERS",
          "ROUND_TRIP", "PRICE_OUTLIER", "CAP_SPLITTING", "REFUND_AFTER_APPROVAL")
 OUTCOMES = ("cleared", "confirmed")
+# The TEMP tables (and the two registered ring frames) of one compute_flags call, by role.
+TEMP_ROLES = ("flags", "groups", "edges", "ring_edges", "rings", "ring_hops")
 SQL_CODES = (callers.thin_threshold_sql, callers.reciprocal_callers_sql, callers.shared_caller_set_sql,
              callers.late_callers_sql, trades.round_trip_sql, trades.price_outlier_sql, callers.cap_splitting_sql,
              trades.refund_after_approval_sql)
@@ -52,24 +55,31 @@ def compute_flags(con: duckdb.DuckDBPyConnection, year: int, run_id: int, *, par
     ctx = flag_context(year, run_id, params=params, thresholds=thresholds)
     thr = con.execute("SELECT max(caller_threshold) FROM run_dataset_results WHERE run_id = ?", [run_id]).fetchall()
     ctx = replace(ctx, caller_threshold=int(thr[0][0]) if thr and thr[0][0] is not None else ctx.caller_threshold)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _i_flags ({FLAG_COLUMNS})")
-    try:
+    with temp_tables(con, *TEMP_ROLES) as names:  # per-call names, dropped whatever happens (issue 9)
+        ctx = replace(ctx, tables=names)
+        con.execute(f"CREATE TEMP TABLE {names['flags']} ({FLAG_COLUMNS})")
         callers.stage_groups(con, ctx)
         for code_sql in SQL_CODES:
-            con.execute(f"INSERT INTO _i_flags BY NAME {code_sql(ctx)}")
+            con.execute(f"INSERT INTO {names['flags']} BY NAME {code_sql(ctx)}")
         rings, hops = caller_rings(con, ctx)
         if rings.height:
-            con.register("_i_rings_df", rings)
-            con.register("_i_ring_hops_df", hops)
+            con.register(names["rings"], rings)
+            con.register(names["ring_hops"], hops)
             try:
-                con.execute(f"INSERT INTO _i_flags BY NAME {ring_flags_sql(ctx)}")
+                con.execute(f"INSERT INTO {names['flags']} BY NAME {ring_flags_sql(ctx)}")
             finally:
-                con.unregister("_i_rings_df")
-                con.unregister("_i_ring_hops_df")
+                _unregister(con, names["rings"], names["ring_hops"])
         return _store(con, ctx)
-    finally:
-        for table in ("_i_flags", "_i_groups", "_i_ring_edges"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, *views: str) -> None:
+    """Unregister the ring frames; in a transaction a failed statement aborted, DuckDB refuses, and the
+    caller's ROLLBACK removes them (an error here would hide the one that aborted it)."""
+    for view in views:
+        try:
+            con.unregister(view)
+        except duckdb.TransactionException:
+            pass
 
 
 def _store(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> int:
@@ -80,7 +90,7 @@ def _store(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> int:
     con.execute(f"""
 INSERT INTO integrity_flags
 WITH f AS (
-    SELECT row_number() OVER (ORDER BY code, {key}) AS n, *, {key} AS flag_key FROM _i_flags
+    SELECT row_number() OVER (ORDER BY code, {key}) AS n, *, {key} AS flag_key FROM {ctx.table("flags")}
 ), req AS (
     SELECT DISTINCT n, p.d, p.b FROM (SELECT n, unnest(ev_pairs) AS p FROM f WHERE len(ev_pairs) > 0)
 ), ev AS (
@@ -94,7 +104,7 @@ SELECT (SELECT coalesce(max(flag_id), 0) FROM integrity_flags) + f.n, {ctx.year}
        f.figures, f.detail, '{ctx.thresholds_sha256}'
 FROM f LEFT JOIN ev ON ev.n = f.n
 """)
-    return con.execute("SELECT count(*) FROM _i_flags").fetchall()[0][0]
+    return con.execute(f"SELECT count(*) FROM {ctx.table('flags')}").fetchall()[0][0]
 
 
 @dataclass(frozen=True)

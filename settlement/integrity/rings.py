@@ -27,14 +27,14 @@ HOPS = {"ring": pl.Int64, "src": pl.String, "dst": pl.String}
 def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(flags, hops): one flag per ring (see module docstring) without its evidence, column ``ring``
     numbering the rings, and the (ring, src, dst) hops of each. ``ring_flags_sql`` adds the evidence from the
-    TEMP table ``_i_ring_edges`` this function leaves (flags drops it): the (dataset, buyer) pairs stay in
+    TEMP table ``ring_edges`` this function leaves (flags drops it): the (dataset, buyer) pairs stay in
     SQL, since with one giant group an edge holds thousands of them, and a thousand rings' worth as Python
     objects cost seconds."""
     max_len = int(ctx.th("CALLER_RING", "max_length"))
     max_rings = int(ctx.th("CALLER_RING", "max_rings"))
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _i_ring_edges AS
-        WITH e AS ({caller_edges_sql(True)}),
+        CREATE TEMP TABLE {ctx.table("ring_edges")} AS
+        WITH e AS ({caller_edges_sql(ctx, True)}),
         nodes AS (SELECT src AS g FROM e INTERSECT SELECT dst FROM e),
         ring_edges AS (SELECT * FROM e WHERE src IN (SELECT g FROM nodes) AND dst IN (SELECT g FROM nodes)),
         b AS (
@@ -46,7 +46,7 @@ def caller_rings(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> tuple[pl.D
                list(DISTINCT struct_pack(d := dataset_id, b := buyer_id)) AS pairs,
                list_sort(list_distinct(list_concat(list(owner_id), list(buyer_id)))) AS parties
         FROM b GROUP BY src, dst""")
-    edges = con.execute("SELECT src, dst, datasets, parties FROM _i_ring_edges ORDER BY src, dst").fetchall()
+    edges = con.execute(f"SELECT src, dst, datasets, parties FROM {ctx.table('ring_edges')} ORDER BY src, dst").fetchall()
     if not edges or max_len < 3:
         return pl.DataFrame(schema=SCHEMA), pl.DataFrame(schema=HOPS)
     graph = nx.DiGraph()
@@ -89,7 +89,7 @@ def ordered_cycles(graph: nx.DiGraph, max_len: int) -> Iterator[list[str]]:
 
 
 def ring_flags_sql(ctx: FlagContext) -> str:
-    """The flags of the rings (``_i_rings_df``, hops ``_i_ring_hops_df``) with their evidence resolved here:
+    """The flags of the rings (registered frame ``rings``, hops ``ring_hops``) with their evidence resolved here:
     the first ``evidence_limit`` live sales of the year, by date then id, of the ring's (dataset, buyer)
     pairs. Taken per edge first (an edge's pairs are shared by every ring through it), then per ring from
     its hops' firsts: the first N of a union are among the first N of its parts."""
@@ -98,19 +98,19 @@ def ring_flags_sql(ctx: FlagContext) -> str:
     return f"""
 WITH edge_first AS (
     SELECT e.src, e.dst, min_by({first}, {first}, {limit}) AS first
-    FROM (SELECT src, dst, unnest(pairs) AS p FROM _i_ring_edges) e
+    FROM (SELECT src, dst, unnest(pairs) AS p FROM {ctx.table("ring_edges")}) e
     JOIN trades t ON t.dataset_id = e.p.d AND t.buyer_id = e.p.b
     WHERE {ctx.year_sales("t")}
     GROUP BY e.src, e.dst
 ), ring_first AS (
     SELECT ring, min_by(x.id, x, {limit}) AS ids
-    FROM (SELECT h.ring, unnest(f.first) AS x FROM _i_ring_hops_df h
+    FROM (SELECT h.ring, unnest(f.first) AS x FROM {ctx.table("ring_hops")} h
           JOIN edge_first f ON f.src = h.src AND f.dst = h.dst)
     GROUP BY ring
 )
 SELECT r.code, r.dataset_id, r.platform_id, r.parties, coalesce(f.ids, []) AS evidence,
        []::STRUCT(d VARCHAR, b VARCHAR)[] AS ev_pairs, r.figures, r.detail
-FROM _i_rings_df r LEFT JOIN ring_first f ON f.ring = r.ring"""
+FROM {ctx.table("rings")} r LEFT JOIN ring_first f ON f.ring = r.ring"""
 
 
 def _ring_row(graph: nx.DiGraph, cycle: list[str], ctx: FlagContext) -> dict:

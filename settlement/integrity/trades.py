@@ -31,20 +31,23 @@ def round_trip_sql(ctx: FlagContext) -> str:
     sj, sgrp = group_of("s.seller_id", "gs", ctx)
     bj, bgrp = group_of("s.buyer_id", "gb", ctx)
     pj, pgrp = group_of("x.seller_id", "gx", ctx)
+    live = f"s.kind = 'sale' AND NOT s.retracted AND s.local_date BETWEEN DATE '{ctx.first_day}' AND DATE '{until}'"
     return_rows = f"""
-WITH s0 AS (
-    SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, local_date, amount FROM trades
-    WHERE kind = 'sale' AND NOT retracted AND local_date BETWEEN DATE '{ctx.first_day}' AND DATE '{until}'
-), sellers AS (SELECT DISTINCT seller_id FROM s0),
+WITH sellers AS (  -- the seller of any stored trade: a superset only keeps more buyers (still exact), and
+                  -- unlike the year's live sales it is no subplan DuckDB would share with s and materialise
+                  -- (10M rows of 7 columns)
+    SELECT DISTINCT seller_id FROM trades
+),
 seller_groups AS (SELECT DISTINCT {pgrp} AS g FROM sellers x {pj}),
 near AS (  -- parties whose year group holds a seller: the only buyers that can close a round trip
     SELECT seller_id AS party_id FROM sellers
     UNION SELECT party_id FROM affiliate_groups WHERE year = {ctx.year} AND group_id IN (SELECT g FROM seller_groups)
 ), s AS (
-    SELECT s.*, {sgrp} AS sg, {bgrp} AS bg, {_amount_bucket("s.amount", tol_value)} AS ab,
+    SELECT s.trade_id, s.platform_id, s.dataset_id, s.seller_id, s.buyer_id, s.local_date, s.amount,
+           {sgrp} AS sg, {bgrp} AS bg, {_amount_bucket("s.amount", tol_value)} AS ab,
            (s.local_date - DATE '1970-01-01') // {days + 1} AS db
-    FROM s0 s {sj} {bj}
-    WHERE s.buyer_id IN (SELECT party_id FROM near)
+    FROM trades s {sj} {bj}
+    WHERE {live} AND s.buyer_id IN (SELECT party_id FROM near)
 ), x AS (  -- a sale within one group can be neither leg (the legs join two different groups)
     SELECT * FROM s WHERE sg <> bg
 ), a AS (  -- each outbound sale with the (amount, day) buckets its return sale can lie in
@@ -97,10 +100,11 @@ def price_outlier_sql(ctx: FlagContext) -> str:
 WITH m AS (  -- two scans of the year's sales, the first of two columns only: one shared CTE of every sale
             -- would be materialised with its six columns (10M rows)
     SELECT dataset_id, median(amount) AS med, count(*) AS n FROM trades t WHERE {ctx.year_sales("t")}
-    GROUP BY dataset_id HAVING count(*) >= {n}
+    GROUP BY dataset_id  -- only a dataset whose largest sale is an outlier has one: the others' sales stay unread
+    HAVING count(*) >= {n} AND max(amount) >= {mult} * median(amount) AND max(amount) >= {least}
 ), s AS (
     SELECT trade_id, platform_id, dataset_id, seller_id, buyer_id, amount FROM trades t
-    WHERE {ctx.year_sales("t")} AND t.amount >= {least}
+    WHERE {ctx.year_sales("t")} AND t.amount >= {least} AND t.dataset_id IN (SELECT dataset_id FROM m)
 ), o AS (
     SELECT s.dataset_id, any_value(m.med) AS med, any_value(m.n) AS n, count(*) AS outliers, max(s.amount) AS top,
            list(s.trade_id ORDER BY s.amount DESC, s.trade_id) AS ids,
