@@ -100,7 +100,17 @@ def registered(con: duckdb.DuckDBPyConnection, frame: object, role: str = "frame
     try:
         yield name
     finally:
-        con.unregister(name)
+        unregister(con, name)
+
+
+def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Unregister frames. In a transaction that a failed statement aborted DuckDB refuses, and the caller's
+    ROLLBACK removes them: raising here would hide the error that aborted it."""
+    for name in names:
+        try:
+            con.unregister(name)
+        except duckdb.TransactionException:
+            pass
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:

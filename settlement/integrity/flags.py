@@ -19,7 +19,7 @@ from datetime import date, datetime, timezone
 import duckdb
 
 from settlement.core.errors import UserError
-from settlement.core.sql import temp_tables
+from settlement.core.sql import temp_tables, unregister
 from settlement.integrity import callers, trades
 from settlement.integrity.context import FLAG_COLUMNS, FlagContext
 from settlement.integrity.rings import caller_rings, ring_flags_sql
@@ -68,18 +68,8 @@ def compute_flags(con: duckdb.DuckDBPyConnection, year: int, run_id: int, *, par
             try:
                 con.execute(f"INSERT INTO {names['flags']} BY NAME {ring_flags_sql(ctx)}")
             finally:
-                _unregister(con, names["rings"], names["ring_hops"])
+                unregister(con, names["rings"], names["ring_hops"])
         return _store(con, ctx)
-
-
-def _unregister(con: duckdb.DuckDBPyConnection, *views: str) -> None:
-    """Unregister the ring frames; in a transaction a failed statement aborted, DuckDB refuses, and the
-    caller's ROLLBACK removes them (an error here would hide the one that aborted it)."""
-    for view in views:
-        try:
-            con.unregister(view)
-        except duckdb.TransactionException:
-            pass
 
 
 def _store(con: duckdb.DuckDBPyConnection, ctx: FlagContext) -> int:

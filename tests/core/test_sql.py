@@ -56,3 +56,22 @@ def test_temp_tables_are_unique_per_use_and_dropped():
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_run7_status'").fetchall() == [(0,)]
     with temp_tables(con, "a") as one, temp_tables(con, "a") as two:
         assert one["a"] != two["a"]
+
+
+def test_registered_frames_have_their_own_names_and_keep_the_error_that_aborted_a_transaction():
+    import polars as pl
+
+    from settlement.core.sql import registered
+
+    con = duckdb.connect()
+    frame = pl.DataFrame({"x": [1, 2]})
+    with registered(con, frame, "rows") as one, registered(con, frame, "rows") as two:
+        assert one != two and one.endswith("_rows") and len(one) == len("_0123abcd_rows")
+        assert con.execute(f"SELECT sum(x) FROM {one}").fetchall() == [(3,)]
+    with pytest.raises(duckdb.CatalogException):
+        con.execute(f"SELECT * FROM {one}")
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException, match="Could not convert"):
+        with registered(con, frame, "rows"):
+            con.execute("SELECT CAST('not a number' AS INTEGER)")  # aborts the transaction
+    con.execute("ROLLBACK")
