@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from settlement.core import store
-from settlement.core.sql import transaction
+from settlement.core.sql import registered, transaction
 from settlement.affiliates.engine import (
     components,
     day_label_intervals,
@@ -123,20 +123,15 @@ def build_year_groups(
     with transaction(con, join=True):  # a run may hold its own transaction around this stage
         con.execute("DELETE FROM affiliate_groups WHERE year = ?", [year])
         con.execute("DELETE FROM affiliate_day_groups WHERE year = ?", [year])
-        con.register("_affiliate_groups_new", groups)
-        con.register("_affiliate_day_groups_new", days)
-        try:
+        with registered(con, groups, "groups") as new_groups, registered(con, days, "day_groups") as new_days:
             con.execute(
                 "INSERT INTO affiliate_groups (year, party_id, group_id, affiliation_load_id) "
-                "SELECT year, party_id, group_id, affiliation_load_id FROM _affiliate_groups_new"
+                f"SELECT year, party_id, group_id, affiliation_load_id FROM {new_groups}"
             )
             con.execute(
                 "INSERT INTO affiliate_day_groups (year, party_id, day_from, day_to, group_id, affiliation_load_id) "
-                "SELECT year, party_id, day_from, day_to, group_id, affiliation_load_id FROM _affiliate_day_groups_new"
+                f"SELECT year, party_id, day_from, day_to, group_id, affiliation_load_id FROM {new_days}"
             )
-        finally:
-            con.unregister("_affiliate_groups_new")
-            con.unregister("_affiliate_day_groups_new")
 
 
 def _empty_year_frame() -> pl.DataFrame:
