@@ -83,7 +83,6 @@ class Targets:
     # the compact record the regulator view ``exclusions`` derives this run's exclusions from (migration 0011)
     record: dict[str, pl.DataFrame] | None = None
 
-
     @property
     def callers_table(self) -> str:
         return self.names["callers"]
