@@ -10,7 +10,8 @@ Must not import the CLI or the API (they import this).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -31,6 +32,12 @@ class CallerGroup:
     # for a group of several buyers: why each further buyer is in the first one's group, edge by edge with
     # the day each edge existed (P8 year graph = union of the day graphs' edges)
     merge_paths: tuple[str, ...] = ()
+
+
+def counted_first(groups: Iterable[CallerGroup]) -> list[CallerGroup]:
+    """The order pages show caller groups in: counted groups first, each side in the order given (a stable
+    sort). Merge paths are budgeted in this order too (``_caller_groups``)."""
+    return sorted(groups, key=lambda g: not g.counted)
 
 
 @dataclass(frozen=True)
@@ -191,22 +198,25 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
     for group_id, group_counted, buyer_id, n, net in buyers:
         groups.setdefault(group_id, []).append((buyer_id, int(n), net))
         counted[group_id] = bool(group_counted)
+    out = tuple(CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members))
+                for g, members in groups.items())
     days = params.in_scope_days(year)
-    shown_order = sorted(groups, key=lambda g: not counted[g])  # stable: counted first, then group id
-    explained = set([g for g in shown_order if len(groups[g]) > 1][:MERGE_PATHS_MAX] if days is not None else [])
-    out = []
-    merge: YearMerge | None = None  # the year graph, built once for every path of this dataset
-    for g, members in groups.items():
-        paths: tuple[str, ...] = ()
-        if g in explained:
-            if merge is None:
-                window = params.window_for_year(year)
-                merge = YearMerge(con, year=year, equity_threshold=params.value("affiliates.equity_threshold", days[0]),
-                                  window_start=window[0], window_end=window[1])
-            further = members[1:] if paths_per_group is None else members[1:1 + paths_per_group]
-            paths = tuple(merge.explain(members[0][0], m[0]) for m in further)
-        out.append(CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members), paths))
-    return tuple(out)
+    if days is None:
+        return out
+    several = [g for g in counted_first(out) if len(g.buyers) > 1]
+    explained = {g.group_id for g in several[:MERGE_PATHS_MAX]}
+    if not explained:
+        return out
+    window = params.window_for_year(year)
+    merge = YearMerge(con, year=year, equity_threshold=params.value("affiliates.equity_threshold", days[0]),
+                      window_start=window[0], window_end=window[1])  # the year graph, once for every path
+    last = None if paths_per_group is None else 1 + paths_per_group
+
+    def with_paths(g: CallerGroup) -> CallerGroup:
+        first = g.buyers[0][0]
+        return replace(g, merge_paths=tuple(merge.explain(first, b[0]) for b in g.buyers[1:last]))
+
+    return tuple(with_paths(g) if g.group_id in explained else g for g in out)
 
 
 def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,

@@ -65,7 +65,7 @@ def shown_groups(groups: tuple[explain.CallerGroup, ...], first: int | None, buy
                  ) -> tuple[tuple[GroupShown, ...], int]:
     """Counted groups first, each side in explain's order; the first ``first`` groups with their first
     ``buyers`` buyers (None: all), and how many groups are left out."""
-    ordered = [g for g in groups if g.counted] + [g for g in groups if not g.counted]
+    ordered = explain.counted_first(groups)
     cut = ordered if first is None else ordered[:first]
     paths_end = None if buyers is None else max(0, buyers - 1)
     shown = tuple(GroupShown(i, g, g.buyers[:buyers], g.merge_paths[:paths_end], len(g.buyers[buyers:]) if buyers
