@@ -2,7 +2,7 @@
 
 A real `settle serve` subprocess on a free loopback port (one uvicorn process, as the command runs it); each
 of ``--sessions`` sessions signs in with its own session cookie (the owner's token), then each path (default
-`/` and `/healthz`, the API's cheapest route: the floor of server + client on this machine) is requested
+`/` and `/healthz`, a plain sync route with one query, measured beside the page for comparison) is requested
 until ``--requests`` in total have been answered, per round. The default client (``--client async``,
 ``bench/console_load.py``) is one coroutine and one keep-alive connection per session on raw asyncio streams,
 timed from the request's first byte written to the body's last byte read, in one process or ``--procs N``;
@@ -150,7 +150,7 @@ def run(url: str, token: str, sessions: int, requests: int, server_pid: int | No
     """Yields, as each is measured: the first (cold) request of each path, then ``rounds`` measured rounds of ``requests`` answers per path
     over the same warm server (a cold page of a big store takes minutes, so repeating a round is cheap and
     shows the noise of a shared machine). Within a round the paths (and clients, when several) run one after
-    the other, so the page and its `/healthz` floor are measured minutes apart at most."""
+    the other, so the page and `/healthz` are measured minutes apart at most."""
     clients = [_signed_in(url, token) for _ in range(sessions)]
     firsts = {}
     for path in paths:  # warm: the first request computes and caches the page data (cold on a new store)
@@ -235,8 +235,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=1, help="measured rounds over the same warm server")
     ap.add_argument("--path", action="append", dest="paths",
-                    help="a page to request, repeatable (default: / and then /healthz, the API's cheapest route: "
-                         "the floor of server + client)")
+                    help="a page to request, repeatable (default: / and then /healthz, a plain sync route with one "
+                         "DuckDB query, for comparison)")
     ap.add_argument("--client", choices=("async", "threads"), action="append", dest="clients",
                     help="repeatable (default async); async: raw asyncio keep-alive connections (bench/console_load.py); threads: one httpx "
                          "thread per session (the first harness, client-bound at 50 sessions)")
