@@ -96,10 +96,17 @@ async def _rounds_in_loop(host: str, port: int, path: str, cookies: list[str | N
 
 
 def _worker(host: str, port: int, path: str, cookies: list[str | None], requests: int, barrier, out) -> None:
+    passed = []
+
+    def started() -> None:
+        barrier.wait()
+        passed.append(True)
+
     try:
-        out.send(asyncio.run(_rounds_in_loop(host, port, path, cookies, requests, barrier.wait)))
+        out.send(asyncio.run(_rounds_in_loop(host, port, path, cookies, requests, started)))
     except BaseException as e:  # the parent re-raises it: a failed worker must fail the run
-        barrier.abort()
+        if not passed:  # only a worker that never reached the barrier must release the others
+            barrier.abort()
         out.send(e)
     finally:
         out.close()
@@ -134,8 +141,11 @@ def run_round(host: str, port: int, path: str, cookies: list[str | None], reques
     finally:
         for p in workers:
             p.join(30)
-    for part in parts:
-        if isinstance(part, BaseException):
-            raise part
+    # The cause, not its echo: a worker that fails before the barrier breaks it for the others, whose
+    # BrokenBarrierError says only that someone else failed.
+    errors = sorted((p for p in parts if isinstance(p, BaseException)),
+                    key=lambda e: isinstance(e, threading.BrokenBarrierError))
+    if errors:
+        raise errors[0]
     return RoundResult([x for part in parts for x in part.latencies_s], parts[-1].body_bytes, wall,
                        sum(part.client_cpu_s for part in parts))

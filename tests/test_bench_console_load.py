@@ -97,3 +97,13 @@ def test_several_client_processes_share_the_sessions_and_the_budget(server):
 def test_a_failing_client_process_fails_the_run(server):
     with pytest.raises(console_load.BadAnswer, match=r"^GET /missing: HTTP 404$"):
         console_load.run_round("127.0.0.1", server, "/missing", ["s=1", "s=2"], 4, procs=2)
+
+
+def test_a_client_process_that_cannot_connect_fails_the_run_with_its_own_error():
+    # a port nobody listens on: every worker fails before the barrier; the cause is raised, not the broken barrier
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        console_load.run_round("127.0.0.1", port, "/len", ["s=1", "s=2"], 4, procs=2)
