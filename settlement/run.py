@@ -31,7 +31,7 @@ import duckdb
 from ledgers import ledger
 from settlement import backends
 from settlement.clauses import targets as clauses
-from settlement.clauses.exclusions import counts_statement
+from settlement.clauses.portable import statement
 from settlement.clauses.relations import run_params_sql, run_relations
 from settlement.clauses.targets import Targets
 from settlement.core.sql import registered
@@ -119,7 +119,8 @@ def _store_exclusion_counts(con: duckdb.DuckDBPyConnection, rid: int, targets: T
     never derive the view to count. A remote backend computes the few grouped rows and hands them back."""
     if not targets.exclusions_sql:
         return
-    counts = counts_statement(f"({targets.exclusions_sql})", run_relations(targets.params, targets.names))
+    # counted from the sale status, never from the exclusion rows themselves (counts.sql; equal by test)
+    counts = statement("counts", **run_relations(targets.params, targets.names))
     columns = "year, clause, dataset_id, owner_id, platform_id, reason, kind, trades"
     backend = targets.backend
     if backend is None or backend.local:

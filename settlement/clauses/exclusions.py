@@ -6,7 +6,8 @@ backend, paths built locally, registered back as the run's ``related``); ``exclu
 relations the exclusions read (the run's ``cert6``, ``cert7``, ``refunds``, ``qualifies``) and returns
 ``exclusions.sql``: one row per (trade, clause) that earns nothing. A run stores no rows: ``settlement.run``
 records the compact inputs the regulator view ``exclusions`` derives them from (migration 0011), and their
-counts (``counts_statement``, table ``run_exclusion_counts``, migration 0013), which readers use. Imports
+counts (table ``run_exclusion_counts``, migration 0013), which readers use: a run counts from its sale status
+(``counts.sql``), the migration's backfill counts the view (``counts_statement``); tests hold them equal. Imports
 ``settlement.core``, ``settlement.affiliates`` and the backend interface.
 """
 

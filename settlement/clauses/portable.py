@@ -16,7 +16,7 @@ from string import Template
 
 HERE = Path(__file__).resolve().parent
 SQL_FILES = ("sales", "callers", "per_dataset", "volumes", "related_pairs", "cert_texts6", "cert_texts7",
-             "refunds", "sale_reasons", "exclusions")
+             "refunds", "sale_reasons", "exclusions", "counts")
 
 
 @cache
