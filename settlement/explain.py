@@ -142,10 +142,12 @@ def caller_threshold(params: PolicyParams, year: int) -> int | None:
     return None if days is None else int(params.value("clause6.caller_threshold", days[0]))
 
 
-def _exclusions(con, run_id: int, year: int, clause: int, column: str, value: str, limit: int):
+def _exclusions(con, run_id: int, year: int, clause: int, column: str, value: str, limit: int,
+                listed: tuple[ExcludedTrade, ...] | None = None):
     """Exclusions of ``run_id`` under ``clause`` of one dataset or platform (``column`` = ``value``): counts by
     reason from run_exclusion_counts (migration 0013), and the first ``limit`` rows of the view
-    ``exclusions`` by reason then trade, derived for that dataset's or platform's trades only (issue 12)."""
+    ``exclusions`` by reason then trade, derived for that dataset's or platform's trades only (issue 12), or
+    ``listed`` when the caller derived them already (``excluded_listings``)."""
     by_reason = {reason: int(n) for reason, n in con.execute(
         f"SELECT reason, sum(trades) FROM run_exclusion_counts WHERE run_id = $run AND clause = $clause "
         f"AND {column} = $value GROUP BY reason ORDER BY reason",
@@ -153,16 +155,94 @@ def _exclusions(con, run_id: int, year: int, clause: int, column: str, value: st
     total = sum(by_reason.values())
     if not total or limit <= 0:  # nothing to list: no derivation at all
         return by_reason, (), total
+    if listed is None:
+        listed = excluded_listings(con, run_id, year, clause, column, [value], limit, many=False).get(value, ())
+    return by_reason, listed, total
+
+
+class YearMerges:
+    """The year graphs merge paths are searched in, built once per (year, parameters) and shared by the
+    ``explain_dataset`` calls of one page: building one costs ~0.5 s on 100k parties, and each keeps the
+    record views and edge texts it explained (an owner page of 114 datasets built it 105 times: 49 s)."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple, YearMerge] = {}
+
+    def of(self, con: duckdb.DuckDBPyConnection, year: int, params: PolicyParams) -> YearMerge:
+        days = params.in_scope_days(year)
+        threshold, window = params.value("affiliates.equity_threshold", days[0]), params.window_for_year(year)
+        key = (year, threshold, window)
+        if key not in self._built:
+            self._built[key] = YearMerge(con, year=year, equity_threshold=threshold, window_start=window[0],
+                                         window_end=window[1])
+        return self._built[key]
+
+
+BUYERS_SQL = ("SELECT dataset_id, owner_id, group_id, group_counted, buyer_id, eligible_sales, net_amount "
+              "FROM run_caller_buyers WHERE run_id = $run AND dataset_id IN (SELECT unnest($ids)) "
+              "ORDER BY dataset_id, owner_id, group_id, buyer_id")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What ``explain_dataset`` reads per dataset, read for many datasets of one run at once (a page of an
+    owner's datasets, ``batch``): their excluded trades (one derivation, not one per dataset), their caller
+    buyers (one read of run_caller_buyers), and the year graphs merge paths are searched in (``merges``)."""
+
+    run_id: int
+    limit: int
+    excluded: dict[str, tuple[ExcludedTrade, ...]]
+    buyers: dict[tuple[str, str | None], list[tuple]]
+    merges: YearMerges
+
+    def excluded_of(self, run_id: int, dataset_id: str, limit: int) -> tuple[ExcludedTrade, ...] | None:
+        """This dataset's listing, or None when read for another run or length (derive it again)."""
+        return self.excluded.get(dataset_id, ()) if (run_id, limit) == (self.run_id, self.limit) else None
+
+    def buyers_of(self, run_id: int, dataset_id: str, owner_id: str | None) -> list[tuple] | None:
+        return self.buyers.get((dataset_id, owner_id), []) if run_id == self.run_id else None
+
+
+def batch(con: duckdb.DuckDBPyConnection, dataset_ids: list[str], year: int, limit: int) -> Batch:
+    """``Batch`` of the latest run of ``year`` for ``dataset_ids``; pass it to ``explain_dataset(batch=)``."""
+    run_id = latest_run(con, year)
+    if not dataset_ids:
+        return Batch(run_id, limit, {}, {}, YearMerges())
+    ids = list(dataset_ids)
+    listed = [r[0] for r in con.execute(  # only datasets with exclusions: the cut is then theirs alone
+        "SELECT DISTINCT dataset_id FROM run_exclusion_counts WHERE run_id = $run AND clause = 6 "
+        "AND dataset_id IN (SELECT unnest($ids)) ORDER BY 1", dict(run=run_id, ids=ids)).fetchall()]
+    buyers: dict[tuple[str, str | None], list[tuple]] = {}
+    for dataset_id, owner_id, *row in con.execute(BUYERS_SQL, dict(run=run_id, ids=ids)).fetchall():
+        buyers.setdefault((dataset_id, owner_id), []).append(tuple(row))
+    return Batch(run_id, limit, excluded_listings(con, run_id, year, 6, "dataset_id", listed, limit), buyers,
+                 YearMerges())
+
+
+def excluded_listings(con, run_id: int, year: int, clause: int, column: str, values: list[str], limit: int,
+                      *, many: bool = True) -> dict[str, tuple[ExcludedTrade, ...]]:
+    """The first ``limit`` rows of the view ``exclusions`` of ``run_id`` and ``clause`` for each id of ``values``
+    (``column``: dataset_id or platform_id), in the order explain lists them, derived in ONE pass over the
+    run's trades cut to those ids (an owner page of 130 datasets: one derivation, not 130). An id without
+    exclusions is absent."""
+    if not values or limit <= 0:
+        return {}
     # DuckDB misjudges the cut trades as a few hundred rows and flips the LEFT JOINs to build hash tables on
     # them; with buyers skewed that took 15+ minutes for a 337k-trade dataset (5.6 s with the written sides)
     previous = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    ids = dict(values=list(values)) if many else dict(value=values[0])
     try:
-        rows = con.execute(one_run_exclusions_sql(column), dict(
-            run=run_id, year=year, clause=clause, value=value, limit=limit)).fetchall()
+        rows = con.execute(one_run_exclusions_sql(column, many), dict(
+            run=run_id, year=year, clause=clause, limit=limit, **ids)).fetchall()
     finally:
         con.execute("SET disabled_optimizers = $v", dict(v=previous))
-    return by_reason, tuple(ExcludedTrade(*r) for r in rows), total
+    if not many:
+        return {values[0]: tuple(ExcludedTrade(*r) for r in rows)} if rows else {}
+    found: dict[str, list[ExcludedTrade]] = {}
+    for key, *row in rows:  # at most limit rows per id, already in order
+        found.setdefault(key, []).append(ExcludedTrade(*row))
+    return {key: tuple(rows) for key, rows in found.items()}
 
 
 def _balance(con, year: int, clause: int, beneficiary_id: str | None, dataset_id: str) -> Decimal:
@@ -185,14 +265,17 @@ def _periods(con, dataset_id: str, year: int) -> tuple[OwnerPeriod, ...]:
 
 
 def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year: int,
-                   params: PolicyParams, paths_per_group: int | None) -> tuple[CallerGroup, ...]:
+                   params: PolicyParams, paths_per_group: int | None,
+                   batch: Batch | None = None) -> tuple[CallerGroup, ...]:
     """The dataset's caller groups in group-id order. Merge paths for the first MERGE_PATHS_MAX groups of
     several buyers in the order the pages show groups (counted first, then group id), at most
     ``paths_per_group`` per group (None: one per further buyer)."""
-    buyers = con.execute(
-        "SELECT group_id, group_counted, buyer_id, eligible_sales, net_amount FROM run_caller_buyers "
-        "WHERE run_id = ? AND dataset_id = ? AND owner_id IS NOT DISTINCT FROM ? ORDER BY group_id, buyer_id",
-        [run_id, dataset_id, owner_id]).fetchall()
+    buyers = batch.buyers_of(run_id, dataset_id, owner_id) if batch else None
+    if buyers is None:
+        buyers = con.execute(
+            "SELECT group_id, group_counted, buyer_id, eligible_sales, net_amount FROM run_caller_buyers "
+            "WHERE run_id = ? AND dataset_id = ? AND owner_id IS NOT DISTINCT FROM ? ORDER BY group_id, buyer_id",
+            [run_id, dataset_id, owner_id]).fetchall()
     groups: dict[str, list] = {}
     counted: dict[str, bool] = {}
     for group_id, group_counted, buyer_id, n, net in buyers:
@@ -207,9 +290,7 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
     explained = {g.group_id for g in several[:MERGE_PATHS_MAX]}
     if not explained:
         return out
-    window = params.window_for_year(year)
-    merge = YearMerge(con, year=year, equity_threshold=params.value("affiliates.equity_threshold", days[0]),
-                      window_start=window[0], window_end=window[1])  # the year graph, once for every path
+    merge = (batch.merges if batch else YearMerges()).of(con, year, params)  # the year graph, once for every path (and dataset)
     last = None if paths_per_group is None else 1 + paths_per_group
 
     def with_paths(g: CallerGroup) -> CallerGroup:
@@ -221,13 +302,15 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
 
 def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,
                     params: PolicyParams | None = None, owner_id: str | None = None,
-                    paths_per_group: int | None = None) -> DatasetExplanation:
+                    paths_per_group: int | None = None,
+                    batch: Batch | None = None) -> DatasetExplanation:
     """Clause 6 for one dataset, owner and year, as the latest run saw it (P10.1: results are per dataset and
     owner; ``owner_id`` None = the first owner with results that year in code-point order, else the owner of
     the year's last period). Raises UserError (unknown dataset), NoRun. ``params`` (default: the packaged
     file) give the caller threshold of a dataset without eligible sales and the merge paths' parameters.
     ``paths_per_group``: merge paths per caller group (None: one per further buyer; a page showing a group's
-    first buyers asks for theirs only, since each path is a graph search)."""
+    first buyers asks for theirs only, since each path is a graph search). ``batch``: what was read for several datasets at
+    once (``batch``: their excluded trades, caller buyers and year graphs), used when it is of this run."""
     _require_known(con, "dataset", dataset_id)
     params = params if params is not None else load_params()
     run_id = latest_run(con, year)
@@ -237,7 +320,8 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
     owners = tuple(r["owner_id"] for r in rows if r["owner_id"] is not None)
     periods = _periods(con, dataset_id, year)
     chosen = [r for r in rows if owner_id is None or r["owner_id"] == owner_id]
-    by_reason, excluded, excluded_total = _exclusions(con, run_id, year, 6, "dataset_id", dataset_id, limit)
+    by_reason, excluded, excluded_total = _exclusions(
+        con, run_id, year, 6, "dataset_id", dataset_id, limit, batch and batch.excluded_of(run_id, dataset_id, limit))
     if chosen:
         r = chosen[0]
     else:  # no eligible sale and no prior award for this owner: everything it sold is excluded (or nothing)
@@ -255,7 +339,7 @@ def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, 
         rate=r["rate"], gross=r["gross"], prior_awards=r["prior_awards"], payable=r["payable"],
         owner_payable_total=r["owner_payable_total"], owner_cap=r["owner_cap"], capped=bool(r["capped"]),
         target=r["target"], ledger_balance=_balance(con, year, 6, r["owner_id"], dataset_id),
-        groups=_caller_groups(con, run_id, dataset_id, r["owner_id"], year, params, paths_per_group),
+        groups=_caller_groups(con, run_id, dataset_id, r["owner_id"], year, params, paths_per_group, batch),
         excluded_by_reason=by_reason, excluded=excluded, excluded_total=excluded_total,
         periods=periods, owners_in_year=owners,
     )

@@ -99,6 +99,38 @@ def test_owner_is_the_owner_of_the_sales_period_and_refunds_follow_their_sale(tm
     d2 = explain.explain_dataset(con, "D2", 2024, params=PARAMS)
     assert d2.excluded_by_reason == {"NOT_CERTIFIED": 1} and [t.trade_id for t in d2.excluded] == ["S3"]
     assert listed(d1) == view_list(con, run, 6, "dataset_id", "D1", 50)
+    # derived together (the owner page), each dataset keeps its own rows: R1 stays D1's although its row says D2
+    together = explain.batch(con, ["D2", "D1"], 2024, 50)
+    assert together.excluded == {"D1": d1.excluded, "D2": d2.excluded}
+    assert explain.explain_dataset(con, "D1", 2024, params=PARAMS, owner_id="OWN2", batch=together) == d1
+
+
+def test_listings_derived_together_are_each_datasets_own(sample):
+    """explain.batch: one derivation for many datasets gives each the first ``limit`` rows the view lists."""
+    ids = [r[0] for r in sample.execute("SELECT DISTINCT dataset_id FROM trade_rows ORDER BY 1").fetchall()]
+    compared = 0
+    for (year,) in sample.execute("SELECT DISTINCT year FROM settlement_runs ORDER BY 1").fetchall():
+        run = explain.latest_run(sample, year)
+        for limit in (50, 2):
+            together = explain.batch(sample, ids, year, limit)
+            assert together.run_id == run and together.limit == limit
+            for value in ids:
+                assert [tuple(vars(t).values()) for t in together.excluded.get(value, ())] == view_list(
+                    sample, run, 6, "dataset_id", value, limit), (year, value, limit)
+                compared += len(together.excluded.get(value, ()))
+            assert together.excluded_of(run + 1, ids[0], limit) is None
+            assert together.excluded_of(run, ids[0], limit + 1) is None and together.buyers_of(run + 1, ids[0], None) is None
+            # each dataset's explanation is the same read alone or from the batch (buyers, groups, merge paths)
+            for value in ids:
+                assert explain.explain_dataset(sample, value, year, limit=limit, params=PARAMS, batch=together) == \
+                    explain.explain_dataset(sample, value, year, limit=limit, params=PARAMS), (year, value)
+    # every listed row was compared: Σ over years, limits and datasets of min(rows in the view, limit)
+    assert compared == sample.execute(
+        "SELECT sum(least(n, 50) + least(n, 2)) FROM (SELECT count(*) AS n FROM exclusions x "
+        "JOIN run_explanation_source r ON r.source_run_id = x.run_id AND r.run_id = (SELECT max(run_id) "
+        "FROM settlement_runs s WHERE s.year = x.year) WHERE clause = 6 GROUP BY x.year, dataset_id)").fetchall()[0][0]
+    assert compared == 41
+    assert explain.batch(sample, [], 2024, 5).excluded == {}
 
 
 def test_explain_lists_exactly_what_the_view_lists(sample):

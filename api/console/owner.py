@@ -97,14 +97,16 @@ class OwnerView:
     platform_names: dict[str, str]
 
 
-def _card(con, scope: Scope, dataset_id: str, year: int, names: dict, paid: dict, limit: int) -> DatasetCard | None:
+def _card(con, scope: Scope, dataset_id: str, year: int, names: dict, paid: dict, limit: int,
+          batch: explain.Batch) -> DatasetCard | None:
     try:
         access.visible_dataset(con, scope, dataset_id)
     except UserError:
         return None
     owner = None if scope.everything else scope.scope_id
     # the card shows BUYERS_SHOWN buyers per group: their paths only (a giant group's every path is the dataset page's)
-    x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=owner, paths_per_group=BUYERS_SHOWN - 1)
+    x = explain.explain_dataset(con, dataset_id, year, limit=limit, owner_id=owner, paths_per_group=BUYERS_SHOWN - 1,
+                                batch=batch)
     return make_card(dataset_id, names.get(dataset_id, ""), x, paid.get((6, dataset_id), Decimal("0.00")),
                      bounded=True)
 
@@ -118,7 +120,9 @@ def owner_view(con: duckdb.DuckDBPyConnection, scope: Scope, year_req: int | Non
     ids = queries.owner_dataset_ids(con, scope.scope_id, year)
     ds_names = queries.dataset_names(con, ids)  # the page's own names: a cached view never holds the registry
     paid = queries.paid_by_key(con, year, scope.scope_id)
-    cards = [c for c in (_card(con, scope, d, year, ds_names, paid, limit) for d in ids) if c is not None]
+    # the cards' excluded trades, buyers and year graph read once for all (per card: 265 s at 10M trades)
+    together = explain.batch(con, ids, year, limit)
+    cards = [c for c in (_card(con, scope, d, year, ds_names, paid, limit, together) for d in ids) if c is not None]
     pf_names = queries.platform_names(con, sorted({e.platform_id for c in cards for e in c.x.excluded}))
     visible = [c.dataset_id for c in cards]
     total = sum((Decimal(c.x.payable) for c in cards), Decimal("0.00"))

@@ -101,14 +101,20 @@ def sale_key(alias: str) -> str:
     return f"CASE WHEN {alias}.kind = 'sale' THEN {alias}.trade_id ELSE {alias}.ref_trade_id END"
 
 
-# Exclusion rows of one dataset depend only on the run's trades that share a sale key with a trade of that
-# dataset (its sales, their refunds, the sales its refunds reverse); of one platform, on that platform's.
-CUTS = {
-    "dataset_id": (f"(SELECT t.* FROM {RUN_TRADES} t JOIN (SELECT DISTINCT k.platform_id, {sale_key('k')} AS sale_key "
-                   f"FROM {RUN_TRADES} k WHERE k.dataset_id = $value) k ON k.platform_id = t.platform_id "
-                   f"AND k.sale_key = {sale_key('t')})"),
-    "platform_id": f"(SELECT t.* FROM {RUN_TRADES} t WHERE t.platform_id = $value)",
-}
+# The ids asked for: one (``$value``) or a list (``$values``, the owner page's every dataset in one derivation).
+WHICH = {False: "= $value", True: "IN (SELECT unnest($values))"}
+
+
+def cut(column: str, many: bool = False) -> str:
+    """The run's trades the exclusion rows of the asked ids depend on. Of a dataset: the trades that share a
+    sale key with a trade of that dataset (its sales, their refunds, the sales its refunds reverse); of a
+    platform: that platform's. Rows of an id are the same whatever other ids' trades the cut also holds (a
+    trade's row depends on its own sale key's trades only), so one cut can serve many ids."""
+    if column == "platform_id":
+        return f"(SELECT t.* FROM {RUN_TRADES} t WHERE t.platform_id {WHICH[many]})"
+    return (f"(SELECT t.* FROM {RUN_TRADES} t JOIN (SELECT DISTINCT k.platform_id, {sale_key('k')} AS sale_key "
+            f"FROM {RUN_TRADES} k WHERE k.dataset_id {WHICH[many]}) k ON k.platform_id = t.platform_id "
+            f"AND k.sale_key = {sale_key('t')})")
 
 
 def one_run_relations(trades: str = RUN_TRADES) -> dict[str, str]:
@@ -134,15 +140,20 @@ def one_run_relations(trades: str = RUN_TRADES) -> dict[str, str]:
     return rel
 
 
-def one_run_exclusions_sql(column: str) -> str:
+def one_run_exclusions_sql(column: str, many: bool = False) -> str:
     """The rows of the view ``exclusions`` of run ``$run`` (of year ``$year``) and clause ``$clause`` whose
     ``column`` (dataset_id or platform_id) is ``$value``, in the order explain lists them, at most ``$limit``.
     The same rows as filtering the view, but the trades are cut to that dataset or platform (with their
-    sales and refunds) BEFORE the joins, so one dataset costs its own trades, not the store's (issue 12)."""
-    derived = exclusions_statement(one_run_relations(CUTS[column]))
-    return (f"SELECT platform_id, trade_id, kind, reason, detail FROM (\n"
+    sales and refunds) BEFORE the joins, so one dataset costs its own trades, not the store's (issue 12).
+    ``many``: the first ``$limit`` rows of EACH id in the list ``$values``, with the id first, in one derivation
+    (the owner page's datasets: one pass over the store instead of one per dataset)."""
+    derived = exclusions_statement(one_run_relations(cut(column, many)))
+    order = "reason, platform_id, trade_id, upload_id"
+    head = f"SELECT {column}, " if many else "SELECT "
+    tail = (f"QUALIFY row_number() OVER (PARTITION BY {column} ORDER BY {order}) <= $limit\n"
+            f"ORDER BY {column}, {order}") if many else f"ORDER BY {order} LIMIT $limit"
+    return (f"{head}platform_id, trade_id, kind, reason, detail FROM (\n"
             f"SELECT run_id, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id "
             f"FROM exclusion_rows WHERE run_id = $run\nUNION ALL\n"
             f"SELECT run_id, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id FROM (\n"
-            f"{derived}\n) d\n) x WHERE clause = $clause AND {column} = $value\n"
-            "ORDER BY reason, platform_id, trade_id, upload_id LIMIT $limit")
+            f"{derived}\n) d\n) x WHERE clause = $clause AND {column} {WHICH[many]}\n{tail}")
