@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from settlement.affiliates.explain import explain_relation
 from settlement.affiliates.records import RelationExplanation
 from settlement.cli import render
 from settlement.cli._app import DbOption, fail, latest_value, policy_params
@@ -62,7 +61,7 @@ def explain_cmd(
     threshold = _threshold(day)
     query = {"a": a, "b": b, "on": None if day is None else day.isoformat()}
     result = dispatch(db, remote=api("GET", "/v1/affiliates/explain", params=query, shape=RelationExplanation),
-                      local=lambda con: explain_relation(con, a, b, on=day, equity_threshold=threshold))
+                      local=lambda con: _explain_relation(con, a, b, on=day, equity_threshold=threshold))
     if fmt is ReportFormat.json:
         payload = {
             "related": result.related,
@@ -89,3 +88,10 @@ def explain_cmd(
         typer.echo(render.as_json(payload))
     else:
         typer.echo(result.text)
+
+
+def _explain_relation(con, *args, **kwargs) -> RelationExplanation:
+    # imported when used: the record-path search pulls in scipy and polars (~1 s), which every other
+    # command's start would pay (`settle --version` took 2.0 s)
+    from settlement.affiliates.explain import explain_relation
+    return explain_relation(con, *args, **kwargs)
