@@ -223,7 +223,7 @@ def excluded_listings(con, run_id: int, year: int, clause: int, column: str, val
                       *, many: bool = True) -> dict[str, tuple[ExcludedTrade, ...]]:
     """The first ``limit`` rows of the view ``exclusions`` of ``run_id`` and ``clause`` for each id of ``values``
     (``column``: dataset_id or platform_id), in the order explain lists them, derived in ONE pass over the
-    run's trades cut to those ids (an owner page of 130 datasets: one derivation, not 130). An id without
+    run's trades cut to those ids (an owner page of 114 datasets: one derivation, not 114). An id without
     exclusions is absent."""
     if not values or limit <= 0:
         return {}
@@ -290,7 +290,8 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
     explained = {g.group_id for g in several[:MERGE_PATHS_MAX]}
     if not explained:
         return out
-    merge = (batch.merges if batch else YearMerges()).of(con, year, params)  # the year graph, once for every path (and dataset)
+    # the year graph, once for every path (and, from a batch, for every dataset of the page)
+    merge = (batch.merges if batch else YearMerges()).of(con, year, params)
     last = None if paths_per_group is None else 1 + paths_per_group
 
     def with_paths(g: CallerGroup) -> CallerGroup:
