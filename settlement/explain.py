@@ -19,8 +19,9 @@ import duckdb
 
 from settlement.core.errors import UserError
 from settlement.affiliates.explain import YearMerge
-from settlement.clauses.relations import one_run_exclusions_sql
+from settlement.clauses.relations import cut, one_run_exclusions_sql
 from settlement.core.params import PolicyParams, load_params
+from settlement.core.sql import temp_tables
 
 
 @dataclass(frozen=True)
@@ -233,8 +234,14 @@ def excluded_listings(con, run_id: int, year: int, clause: int, column: str, val
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     ids = dict(values=list(values)) if many else dict(value=values[0])
     try:
-        rows = con.execute(one_run_exclusions_sql(column, many), dict(
-            run=run_id, year=year, clause=clause, limit=limit, **ids)).fetchall()
+        with temp_tables(con, "cut") as names:
+            trades = None
+            if many:  # the statement reads the cut four times: computed once (113 datasets: 17 of 24 CPU-s)
+                con.execute(f"CREATE TEMP TABLE {names['cut']} AS SELECT * FROM {cut(column, True)}",
+                            dict(run=run_id, values=ids["values"]))
+                trades = names["cut"]
+            rows = con.execute(one_run_exclusions_sql(column, many, trades), dict(
+                run=run_id, year=year, clause=clause, limit=limit, **ids)).fetchall()
     finally:
         con.execute("SET disabled_optimizers = $v", dict(v=previous))
     if not many:

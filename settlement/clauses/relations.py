@@ -140,14 +140,16 @@ def one_run_relations(trades: str = RUN_TRADES) -> dict[str, str]:
     return rel
 
 
-def one_run_exclusions_sql(column: str, many: bool = False) -> str:
+def one_run_exclusions_sql(column: str, many: bool = False, trades: str | None = None) -> str:
     """The rows of the view ``exclusions`` of run ``$run`` (of year ``$year``) and clause ``$clause`` whose
     ``column`` (dataset_id or platform_id) is ``$value``, in the order explain lists them, at most ``$limit``.
     The same rows as filtering the view, but the trades are cut to that dataset or platform (with their
     sales and refunds) BEFORE the joins, so one dataset costs its own trades, not the store's (issue 12).
     ``many``: the first ``$limit`` rows of EACH id in the list ``$values``, with the id first, in one derivation
-    (the owner page's datasets: one pass over the store instead of one per dataset)."""
-    derived = exclusions_statement(one_run_relations(cut(column, many)))
+    (the owner page's datasets: one pass over the store instead of one per dataset). ``trades``: the cut
+    already materialised (the statement reads its trades four times; a cut of many datasets is worth
+    computing once), else ``cut(column, many)`` inline."""
+    derived = exclusions_statement(one_run_relations(trades or cut(column, many)))
     order = "reason, platform_id, trade_id, upload_id"
     head = f"SELECT {column}, " if many else "SELECT "
     tail = (f"QUALIFY row_number() OVER (PARTITION BY {column} ORDER BY {order}) <= $limit\n"
