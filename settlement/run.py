@@ -115,11 +115,11 @@ def _store_trade_level(con: duckdb.DuckDBPyConnection, run_id: int, targets: Tar
 
 def _store_exclusion_counts(con: duckdb.DuckDBPyConnection, rid: int, targets: Targets) -> None:
     """run_exclusion_counts (migration 0013): the run's exclusion rows counted per clause, dataset, owner,
-    platform, reason and kind, by one GROUP BY over the staged exclusions SELECT (no re-derivation), so readers
-    never derive the view to count. A remote backend computes the few grouped rows and hands them back."""
+    platform, reason and kind (``clauses/counts.sql``: from the run's sale status and refunds, without building
+    the rows or their detail texts), so readers never derive the view to count. A remote backend computes the
+    few grouped rows and hands them back. A run without staged exclusions (``exclusions_sql``) counts nothing."""
     if not targets.exclusions_sql:
         return
-    # counted from the sale status, never from the exclusion rows themselves (counts.sql; equal by test)
     counts = statement("counts", **run_relations(targets.params, targets.names))
     columns = "year, clause, dataset_id, owner_id, platform_id, reason, kind, trades"
     backend = targets.backend
