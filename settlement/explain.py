@@ -276,7 +276,8 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
                    batch: Batch | None = None) -> tuple[CallerGroup, ...]:
     """The dataset's caller groups in group-id order. Merge paths for the first MERGE_PATHS_MAX groups of
     several buyers in the order the pages show groups (counted first, then group id), at most
-    ``paths_per_group`` per group (None: one per further buyer)."""
+    ``paths_per_group`` per group (None: one per further buyer; 0: none, the caller adds the paths it shows
+    with ``merge_paths``)."""
     buyers = batch.buyers_of(run_id, dataset_id, owner_id) if batch else None
     if buyers is None:
         buyers = con.execute(
@@ -290,22 +291,30 @@ def _caller_groups(con, run_id: int, dataset_id: str, owner_id: str | None, year
         counted[group_id] = bool(group_counted)
     out = tuple(CallerGroup(g, counted[g], sum((b[2] for b in members), Decimal("0.00")), tuple(members))
                 for g, members in groups.items())
-    days = params.in_scope_days(year)
-    if days is None:
+    if paths_per_group == 0 or params.in_scope_days(year) is None:
         return out
     several = [g for g in counted_first(out) if len(g.buyers) > 1]
     explained = {g.group_id for g in several[:MERGE_PATHS_MAX]}
     if not explained:
         return out
-    # the year graph, once for every path (and, from a batch, for every dataset of the page)
-    merge = (batch.merges if batch else YearMerges()).of(con, year, params)
+    merges = batch.merges if batch else YearMerges()  # the year graph, once for every path (and dataset)
     last = None if paths_per_group is None else 1 + paths_per_group
 
     def with_paths(g: CallerGroup) -> CallerGroup:
-        first = g.buyers[0][0]
-        return replace(g, merge_paths=tuple(merge.explain(first, b[0]) for b in g.buyers[1:last]))
+        return replace(g, merge_paths=merge_paths(con, year, params, [b[0] for b in g.buyers[:last]], merges))
 
     return tuple(with_paths(g) if g.group_id in explained else g for g in out)
+
+
+def merge_paths(con: duckdb.DuckDBPyConnection, year: int, params: PolicyParams, buyers: list[str],
+                merges: YearMerges) -> tuple[str, ...]:
+    """Why each further buyer of ``buyers`` (a caller group's, first one first) is in the first one's group
+    of ``year`` (P8: a path over the union of the day graphs, each edge from records on a day it existed);
+    () when the year has no in-scope day."""
+    if len(buyers) < 2 or params.in_scope_days(year) is None:
+        return ()
+    merge = merges.of(con, year, params)
+    return tuple(merge.explain(buyers[0], b) for b in buyers[1:])
 
 
 def explain_dataset(con: duckdb.DuckDBPyConnection, dataset_id: str, year: int, *, limit: int = 50,

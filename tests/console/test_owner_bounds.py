@@ -170,3 +170,18 @@ def test_counted_groups_come_first_each_side_in_explains_order():
     every, none_left = owner.shown_groups(groups_, None, None)
     assert [s.group.group_id for s in every] == ["b", "d", "a", "c"] and none_left == 0
     assert every[0].merge_paths == ("path b-1", "path b-2") and every[0].more_buyers == 0
+
+
+def merge_texts(html: str) -> list[str]:
+    return re.findall(r"<p>(.*?)</p>", re.search(r'<div class="merge">(.*?)</div>', html, re.S).group(1), re.S)
+
+
+def test_the_main_page_adds_the_paths_of_its_page_that_the_dataset_page_shows(client, monkeypatch):
+    """Merge paths are added to the cards of the page shown (owner._page_paths), not to every card of the
+    owner: the same texts as the dataset page's for the buyers shown, on whichever page the card falls."""
+    full = merge_texts(card(client.get(URL + "&lang=en").text))
+    assert len(full) == 6 and full[0].startswith(f"{GROUPED[0]} and {GROUPED[1]} are one caller group of 2024")
+    assert merge_texts(card(client.get("/?year=2024&lang=en").text)) == full[:4]
+    monkeypatch.setattr(owner, "DATASETS_PER_PAGE", 1)
+    assert merge_texts(card(client.get("/?year=2024&lang=en&page=1&p=paths").text)) == full[:4]
+    assert 'class="merge"' not in card(client.get("/?year=2024&lang=en&page=2&p=paths").text, "DS-SMALL")
