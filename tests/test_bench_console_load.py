@@ -23,7 +23,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         with self.lock:
-            self.seen.append((self.client_address[1], self.path, self.headers.get("Cookie", "")))
+            # this server's own list: a handler thread of an earlier test's server, still answering a late
+            # request of that test's client, must not write into the current test's list
+            self.server.seen.append((self.client_address[1], self.path, self.headers.get("Cookie", "")))
         if self.path == "/len":
             body = b"x" * 1234
             self.send_response(200)
@@ -47,8 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    _Handler.seen = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.seen = _Handler.seen = []  # the tests read _Handler.seen: the current server's requests
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
