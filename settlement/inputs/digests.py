@@ -18,7 +18,13 @@ Must not import ``ledgers``, the clauses, the run, the CLI or the API.
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
+import numpy as np
+import pyarrow as pa
+
+from settlement.core.sql import registered
 
 VERSION = "rows-v1"
 CHUNK_ROWS = 4096
@@ -84,9 +90,16 @@ def _top_sql(chunks: str) -> str:
 
 def record(con: duckdb.DuckDBPyConnection, source: str, ref_id: int) -> str:
     """Record the digest of the rows ``ref_id`` (an upload id or registry load id) stored, inside the
-    caller's transaction. An upload or load that stored no rows records the digest of nothing."""
+    caller's transaction. An upload or load that stored no rows records the digest of nothing.
+
+    The chunks are hashed here (``chunk_digests``), not by ``chunks_sql``: the same values in 2.5 s instead
+    of 4.6 s for 2M rows (issue 14: the digest is part of every upload's time). ``first_mismatch`` still
+    recomputes them in SQL, so every verified store checks the two definitions against each other."""
     for batch in _batches(con, source, int(ref_id)):
-        con.execute(f"INSERT INTO input_digest_chunks {chunks_sql(source, _ROWS_OF_BATCH)}", _batch_params(source, batch))
+        with registered(con, chunk_digests(con, source, batch), "chunks") as chunks:
+            con.execute(f"INSERT INTO input_digest_chunks (source, ref_id, chunk, first_row, last_row, rows, digest) "
+                        f"SELECT $source, ref_id, chunk, first_row, last_row, rows, digest FROM {chunks}",
+                        dict(source=source))
     stored = con.execute(
         f"SELECT rows, digest FROM ({_top_sql('SELECT * FROM input_digest_chunks WHERE source = ? AND ref_id = ?')})",
         [source, int(ref_id)],
@@ -96,9 +109,35 @@ def record(con: duckdb.DuckDBPyConnection, source: str, ref_id: int) -> str:
     return digest
 
 
-def empty_digest() -> str:
-    import hashlib
+_CHUNK_COLUMNS = ("ref_id", "chunk", "first_row", "last_row", "rows", "digest")
 
+
+def chunk_digests(con: duckdb.DuckDBPyConnection, source: str, batch: tuple[int, int]) -> pa.Table:
+    """ref_id, chunk, first_row, last_row, rows, digest of the chunks of one batch: what ``chunks_sql`` gives
+    for it. The rows' canonical texts come from SQL in row order, each ending in a newline, so a chunk's
+    lines joined by newlines are the bytes of its rows in the Arrow buffer less the last newline."""
+    table, id_col, _ = _SOURCES[source]
+    params = _batch_params(source, batch)
+    params.pop("source")
+    rows = con.sql(f"SELECT row_number, {row_text_sql(source)} || chr(10) AS line FROM {table} "
+                   f"WHERE {_ROWS_OF_BATCH.replace('ref_id', id_col)} ORDER BY row_number", params=params).to_arrow_table()
+    if rows.num_rows == 0:
+        return pa.table({c: pa.array([], pa.string() if c == "digest" else pa.int64()) for c in _CHUNK_COLUMNS})
+    numbers = rows.column("row_number").to_numpy().astype(np.int64)
+    lines = rows.column("line").cast(pa.large_string()).combine_chunks()  # int64 offsets: no 2 GiB limit
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
+    data = memoryview(lines.buffers()[2]) if len(lines) else memoryview(b"")
+    chunk = numbers // CHUNK_ROWS
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(chunk)) + 1)).astype(np.int64)
+    ends = np.append(starts[1:], len(chunk)).astype(np.int64)
+    digests = [hashlib.sha256(data[offsets[a]:offsets[b] - 1]).hexdigest() for a, b in zip(starts, ends)]
+    return pa.table({
+        "ref_id": pa.array([int(batch[0])] * len(starts), pa.int64()), "chunk": pa.array(chunk[starts], pa.int64()),
+        "first_row": pa.array(numbers[starts], pa.int64()), "last_row": pa.array(numbers[ends - 1], pa.int64()),
+        "rows": pa.array(ends - starts, pa.int64()), "digest": pa.array(digests, pa.string())})
+
+
+def empty_digest() -> str:
     return hashlib.sha256(f"{VERSION}|".encode()).hexdigest()
 
 
