@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import argparse
 import re
-import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from settlement.clauses import targets as targets_module  # noqa: E402
-from settlement.core import store  # noqa: E402
 from settlement.core.params import load_params  # noqa: E402
+
+from profile_run import cpu, store_copy  # noqa: E402  (bench/ is the script's folder)
 
 STRING = {"trades": "(SELECT rowid AS tk, * FROM trade_rows)", "datasets": "datasets", "party": "party_id",
           "P": "platform_id", "D": "dataset_id", "S": "seller_id", "B": "buyer_id", "O": "owner_id"}
@@ -69,11 +67,6 @@ DICTIONARIES = (
 )
 
 
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed(con, label: str, sql: str, repeats: int) -> None:
     walls, cpus = [], []
     for _ in range(repeats):
@@ -110,10 +103,7 @@ def main() -> None:
     ap.add_argument("--year", type=int, default=2024)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.store.parent) as tmp:
-        copy = Path(tmp) / "copy.duckdb"
-        shutil.copyfile(args.store, copy)
-        con = store.open_store(copy)
+    with store_copy(args.store) as con:
         year, n = int(args.year), args.repeats
         status = status_statement(con, year)
         timed(con, "run's status statement, counted (not stored)", f"SELECT count(*) FROM ({status})", n)

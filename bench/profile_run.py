@@ -17,13 +17,31 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import settlement.run as run_module  # noqa: E402
 from settlement.core import store  # noqa: E402
 from settlement.core.params import load_params  # noqa: E402
+
+
+@contextmanager
+def store_copy(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store at ``path`` copied into a temporary folder beside it and opened for writing (migrated); the
+    copy is removed afterwards, the store itself never touched."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        copy = Path(tmp) / "copy.duckdb"
+        shutil.copyfile(path, copy)
+        con = store.open_store(copy)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def cpu() -> float:
@@ -53,17 +71,13 @@ def main() -> None:
     ap.add_argument("--year", type=int, default=2024)
     ap.add_argument("--min-seconds", type=float, default=0.2)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.store.parent) as tmp:
-        copy = Path(tmp) / "copy.duckdb"
-        shutil.copyfile(args.store, copy)
-        con = store.open_store(copy)
+    with store_copy(args.store) as con:
         params = load_params()
         run_module.inputs_fingerprint = lambda *a, **k: uuid.uuid4().hex  # recompute every stage
         timed = Timed(con)
         wall, used = time.perf_counter(), cpu()
         result = run_module.run_settlement(timed, args.year, params=params)
         wall, used = time.perf_counter() - wall, cpu() - used
-        con.close()
     for seconds, cpu_seconds, sql in timed.log:
         if seconds >= args.min_seconds:
             print(f"{seconds:7.2f} s {cpu_seconds:7.2f} cpu  {sql}")
