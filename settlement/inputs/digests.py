@@ -1,12 +1,12 @@
 """Digests of the stored input rows (issue 15 item 1): what a run read, so the ledger chain covers it.
 
 Owns ``input_digests`` and ``input_digest_chunks`` (migration 0012). Each trade upload and each registry
-load records, in the transaction that stores its rows, a digest of exactly those rows, computed set-wise
-in SQL: rows are cut into chunks of ``CHUNK_ROWS`` by their file row number, each chunk's digest is the
+load records, in the transaction that stores its rows, a digest of exactly those rows (the canonical texts
+built set-wise in SQL, each chunk hashed from one Arrow buffer, ``chunk_digests``): rows are cut into chunks of ``CHUNK_ROWS`` by their file row number, each chunk's digest is the
 sha256 of its rows' canonical texts in row order (one per line), and the upload's (load's) digest is the
 sha256 of its chunk digests in chunk order (``rows-v1``). A run records the digests it read
 (``ledgers.append``: ``run_input_digests`` and ``settlement_runs.inputs_digest``, both in the run's hash);
-``settle ledger verify`` recomputes every chunk from the rows and names the first chunk (upload or load,
+``settle ledger verify`` recomputes every chunk from the rows in SQL alone (``chunks_sql``) and names the first chunk (upload or load,
 row range) that no longer matches.
 
 Canonical row text: fields joined by ``|``, a text field as ``<UTF-8 byte length>:<text>``, NULL as ``-``,
