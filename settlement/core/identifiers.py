@@ -47,6 +47,23 @@ def credit_code_problem(code: str) -> str | None:
     return None
 
 
+# GB 32100-2015, as python-stdnum checks it (stdnum.cn.uscc): 8 digits, then 10 characters of this alphabet
+# (no I, O, S, V, Z), the last one the check character of the first 17 with these weights.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def valid_credit_code_sql(column: str) -> str:
+    """SQL twin of ``credit_code_problem(code) is None`` for a code stored exactly as written (so also
+    trimmed and upper-case, P4): a boolean, never NULL for a non-NULL ``column``. Lets a caller check every
+    distinct code of a large upload set-wise (python-stdnum took 2.3 s for 100,000 codes);
+    tests/core/test_identifiers.py holds the two equal."""
+    total = " + ".join(f"{w} * (instr('{_USCC_ALPHABET}', substr({column}, {i + 1}, 1)) - 1)"
+                       for i, w in enumerate(_USCC_WEIGHTS))
+    return (f"(regexp_full_match({column}, '[0-9]{{8}}[0-9A-HJ-NP-RTUWXY]{{10}}') AND "
+            f"substr({column}, 18, 1) = substr('{_USCC_ALPHABET}', (31 - ({total}) % 31) % 31 + 1, 1))")
+
+
 def party_id_problem(party: str) -> str | None:
     """Affiliation parties (P4): a credit code or a ``P:`` person id."""
     if party.startswith("P:"):

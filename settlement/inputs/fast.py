@@ -141,12 +141,12 @@ def insert_clean(con: duckdb.DuckDBPyConnection, source: Source, upload_id: int,
 
 def _check_set(con: duckdb.DuckDBPyConnection, upload_id: int) -> None:
     new, live, this = _NEW, _OTHER_LIVE, dict(upload_id=int(upload_id))
-    # P4: codes stored as written only when every distinct code is canonical (trimmed, upper-case) and valid
-    # (python-stdnum over the DISTINCT codes, fetched once).
-    codes = [row[0] for row in con.execute(
-        f"SELECT platform_id FROM {new} UNION SELECT seller_id FROM {new} UNION SELECT buyer_id FROM {new}",
-        this).fetchall()]
-    if any(code != code.strip().upper() or not code.strip() or identifiers.credit_code_problem(code) for code in codes):
+    # P4: codes stored as written only when every distinct code is canonical (trimmed, upper-case) and valid,
+    # checked set-wise (the SQL twin of python-stdnum's check); the full path words what is wrong.
+    bad_codes = con.execute(
+        f"SELECT count(*) FROM (SELECT platform_id AS code FROM {new} UNION SELECT seller_id FROM {new} "
+        f"UNION SELECT buyer_id FROM {new}) WHERE NOT {identifiers.valid_credit_code_sql('code')}", this).fetchall()[0][0]
+    if bad_codes:
         raise NotClean("a credit code not canonical or not valid")
     if con.execute(render(_KEYS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
         raise NotClean("a trade key repeated in the file or already stored")

@@ -366,6 +366,12 @@ def test_codes_are_checked_once_per_distinct_value(con, tmp_path, monkeypatch):
     original = identifiers.credit_code_problem
     monkeypatch.setattr(identifiers, "credit_code_problem", lambda c: seen.append(c) or original(c))
     rows = [sale(f"t{i}", buyer=BUYER if i % 2 else BUYER2) for i in range(50)]
-    ingest.ingest_file(con, csv_file(tmp_path, "a.csv", *rows), uploaded_by="t")
-    assert sorted(seen) == sorted([PLATFORM, SELLER, BUYER, BUYER2])
+    # a clean file: the fast path checks its distinct codes set-wise in SQL (identifiers.valid_credit_code_sql)
+    assert ingest.ingest_file(con, csv_file(tmp_path, "a.csv", *rows), uploaded_by="t").rows_stored == 50
+    assert seen == []
     assert code(3) == BUYER
+    # a bad code sends the file to the full path, which words each distinct code's problem once
+    bad = "91110000600037341M"
+    rows = [sale(f"u{i}", buyer=bad if i == 7 else BUYER if i % 2 else BUYER2) for i in range(50)]
+    ingest.ingest_file(con, csv_file(tmp_path, "b.csv", *rows), uploaded_by="t")
+    assert sorted(seen) == sorted([PLATFORM, SELLER, BUYER, BUYER2, bad])
