@@ -142,10 +142,12 @@ def insert_clean(con: duckdb.DuckDBPyConnection, source: Source, upload_id: int,
 def _check_set(con: duckdb.DuckDBPyConnection, upload_id: int) -> None:
     new, live, this = _NEW, _OTHER_LIVE, dict(upload_id=int(upload_id))
     # P4: codes stored as written only when every distinct code is canonical (trimmed, upper-case) and valid,
-    # checked set-wise (the SQL twin of python-stdnum's check); the full path words what is wrong.
+    # checked set-wise (the SQL twin of python-stdnum's check); the full path words what is wrong. The check
+    # is a projection over the distinct codes, not a WHERE: DuckDB pushed a filter below the UNION and ran
+    # it on every row (2.0 s instead of 0.26 s for 2M rows and 100,000 codes).
     bad_codes = con.execute(
-        f"SELECT count(*) FROM (SELECT platform_id AS code FROM {new} UNION SELECT seller_id FROM {new} "
-        f"UNION SELECT buyer_id FROM {new}) WHERE NOT {identifiers.valid_credit_code_sql('code')}", this).fetchall()[0][0]
+        f"SELECT count(*) - count_if({identifiers.valid_credit_code_sql('code')}) FROM (SELECT platform_id AS code "
+        f"FROM {new} UNION SELECT seller_id FROM {new} UNION SELECT buyer_id FROM {new})", this).fetchall()[0][0]
     if bad_codes:
         raise NotClean("a credit code not canonical or not valid")
     if con.execute(render(_KEYS_SQL, {"new": new, "live": live}), this).fetchall()[0][0]:
