@@ -126,7 +126,7 @@ def chunk_digests(con: duckdb.DuckDBPyConnection, source: str, batch: tuple[int,
     numbers = rows.column("row_number").to_numpy().astype(np.int64)
     lines = rows.column("line").cast(pa.large_string()).combine_chunks()  # int64 offsets: no 2 GiB limit
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
-    data = memoryview(lines.buffers()[2]) if len(lines) else memoryview(b"")
+    data = memoryview(lines.buffers()[2])
     chunk = numbers // CHUNK_ROWS
     starts = np.concatenate(([0], np.flatnonzero(np.diff(chunk)) + 1)).astype(np.int64)
     ends = np.append(starts[1:], len(chunk)).astype(np.int64)

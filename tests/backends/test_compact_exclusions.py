@@ -13,8 +13,8 @@ from settlement.core import store
 from settlement.core.params import load_params
 from tests.support.world import change_sample_later
 
-
-MIGRATION = Path(store.__file__).parent / "migrations" / "0014_exclusions_year_range.sql"  # the view's newest text (0011 holds the first)
+# the view's newest text (0011 holds the first)
+MIGRATION = Path(store.__file__).parent / "migrations" / "0014_exclusions_year_range.sql"
 PARAMS = load_params()
 COLUMNS = "run_id, year, clause, platform_id, trade_id, reason, detail, dataset_id, kind, upload_id"
 
