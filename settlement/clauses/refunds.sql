@@ -6,6 +6,6 @@ FROM ${params} p
 JOIN ${trades} r ON r.run_id = p.run_id
 LEFT JOIN (
     SELECT run_id, platform_id, trade_id, local_date, upload_id FROM ${trades} lt
-    WHERE kind = 'sale' AND NOT retracted
+    WHERE kind = 'sale' AND NOT retracted${refunded_sales_only}
 ) ls ON ls.run_id = r.run_id AND ls.platform_id = r.platform_id AND ls.trade_id = r.ref_trade_id
 WHERE r.kind = 'refund' AND year(coalesce(ls.local_date, r.local_date)) = ${run_year}
