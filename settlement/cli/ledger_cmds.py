@@ -93,4 +93,4 @@ def payouts_cmd(
     elif fmt is PrintFormat.json:
         typer.echo(render.as_json(ledger.payouts_records(df)))
     else:
-        render.console().print(render.payouts_table(df))
+        typer.echo(render.payouts_table(df))

@@ -53,11 +53,10 @@ def run_cmd(
         typer.echo(f"warning: {year} has no in-scope day (policy window {start} to {end}, P2): "
                    "nothing settled, no run recorded", err=True)
         return
-    console = render.console()
     if not settled.runs:
-        console.print("nothing to settle: no year has in-scope trades or ledger entries")
+        typer.echo("nothing to settle: no year has in-scope trades or ledger entries")
     for r in settled.runs:
-        console.print(render.run_table(r))
+        typer.echo(render.run_table(r))
 
 
 @explain_app.command("dataset")
@@ -175,7 +174,7 @@ def demo_cmd(
         walk = walk_year(con, DEMO_WALK_YEAR, params=policy_params())
         df = ledger.payouts(con)
         verified = ledger.verify(con)
-    console.print(render.payouts_table(df))
+    typer.echo(render.payouts_table(df))
     console.print(f"lifecycle of {walk.year}: " + "; ".join(walk.steps))
     console.print(render.accounts_table(list(walk.accounts), f"accounts {walk.year} (beneficiary_accounts)"))
     console.print(f"ledger verify: {verified.message}")
