@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from settlement.inputs.uploads import UploadSummary
 
 CODE_A = "91330108128315247N"  # a valid credit code (P4), for examples
+# A text that says something: one character the core's str.strip() keeps. ``\S`` alone is not that: the
+# schema's (ECMAScript) and pydantic's (Unicode White_Space) ``\s`` lack the separators \x1c-\x1f that
+# Python strips, and ECMAScript's lacks \x85, so a comment of one \x1e passed the schema and was refused.
+SAYS_SOMETHING = r"[^\s\x1c-\x1f\x85]"
 
 
 class RowErrorOut(BaseModel):

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CursorDep, RegulatorDep
 from api.errors import ApiError, responses
+from api.models import SAYS_SOMETHING
 from api.wire import wire
 from settlement.affiliates.explain import explain_relation
 from settlement.core.identifiers import normalise_party_id
@@ -27,7 +28,7 @@ THRESHOLD_PARAM = "affiliates.equity_threshold"
 
 
 def party_id() -> Any:  # one Query per parameter: FastAPI keeps each parameter's name on its Query object
-    return Query(..., min_length=1, max_length=64, pattern=r"\S", description="credit code or P: person id")
+    return Query(..., min_length=1, max_length=64, pattern=SAYS_SOMETHING, description="credit code or P: person id")
 
 
 def _threshold(on: dt.date | None) -> Decimal:

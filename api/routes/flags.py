@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CursorDep, RegulatorDep, StateDep
 from api.endpoint import ActorDep
 from api.errors import responses
+from api.models import SAYS_SOMETHING
 from api.wire import wire
 from settlement.integrity.flags import review_flag, year_flags
 
@@ -36,7 +37,7 @@ def get_flags(token: RegulatorDep, con: CursorDep,
 def post_review(state: StateDep, token: RegulatorDep, by: ActorDep, con: CursorDep,
                 flag_id: int = Path(..., ge=0, le=2**62, description="flag id from GET /v1/flags"),
                 outcome: str = Body(..., embed=True, pattern="^(cleared|confirmed)$"),
-                comment: str = Body(..., embed=True, min_length=1, max_length=2000, pattern=r"\S")) -> JSONResponse:
+                comment: str = Body(..., embed=True, min_length=1, max_length=2000, pattern=SAYS_SOMETHING)) -> JSONResponse:
     review = review_flag(con, flag_id, by=by, outcome=outcome, comment=comment)
     state.data_changed()
     return JSONResponse(wire(review))

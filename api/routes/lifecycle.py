@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import CursorDep, RegulatorDep, StateDep
 from api.endpoint import ActorDep
 from api.errors import ApiError, responses
+from api.models import SAYS_SOMETHING
 from api.state import ApiState
 from api.wire import wire
 from settlement.core.errors import UserError
@@ -50,7 +51,7 @@ def step(state: ApiState, act: Callable[[], T]) -> T:
 
 YearQuery = Query(..., ge=1900, le=9999, description="settlement year")
 ERRORS = responses(400, 401, 403, 404, 409, 422)  # 400: a JSON body that does not parse
-Text = Body(..., embed=True, min_length=1, max_length=2000, pattern=r"\S")
+Text = Body(..., embed=True, min_length=1, max_length=2000, pattern=SAYS_SOMETHING)
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
 
 
