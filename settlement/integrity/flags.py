@@ -84,7 +84,7 @@ WITH f AS (
 ), req AS (
     SELECT DISTINCT n, p.d, p.b FROM (SELECT n, unnest(ev_pairs) AS p FROM f WHERE len(ev_pairs) > 0)
 ), ev AS (
-    SELECT req.n, list(t.trade_id ORDER BY t.local_date, t.trade_id) AS ids
+    SELECT req.n, min_by(t.trade_id, (t.local_date, t.trade_id), {limit}) AS ids  -- the first ones: all are cut to {limit}
     FROM trades t JOIN req ON t.dataset_id = req.d AND t.buyer_id = req.b
     WHERE {ctx.year_sales("t")}
     GROUP BY req.n
