@@ -26,9 +26,10 @@ def stage_callers(backend: Backend, yp: YearParams, names: dict[str, str]) -> No
     backend.run(names["callers"], statement("callers", year=int(yp.year), status=names["status"]), reused=True)
     # callers.sql counts every group (group_counted) because each eligible sale has net > 0 (P10.2): a buyer
     # whose eligible sales sum to <= 0 would mean that premise broke, and a group might be counted wrongly.
-    not_positive = backend.fetch(f"SELECT count(*) AS n FROM {names['callers']} WHERE net_amount <= 0").column(0)[0]
-    if not_positive.as_py():
-        raise AssertionError(f"{not_positive.as_py()} caller rows of {yp.year} sum eligible sales to <= 0 (P10.2 broken)")
+    sql = f"SELECT count(*) AS n FROM {names['callers']} WHERE net_amount <= 0"
+    not_positive = backend.fetch(sql).column(0)[0].as_py()
+    if not_positive:
+        raise AssertionError(f"{not_positive} caller rows of {yp.year} sum eligible sales to <= 0 (P10.2 broken)")
 
 
 def _per_owner_sql(yp: YearParams, per_table: str) -> str:
